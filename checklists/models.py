@@ -1,0 +1,482 @@
+"""The data, and the rules that belong to one row.
+
+Rules that span rows (a state change writes an audit event, marks approvals stale and bumps
+the run's revision) live in services.py, so that a page and the API go through one door.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as pysecrets
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+
+from . import secrets
+from .choices import Action, Decision, ItemState, RunStatus, VerificationStatus
+
+User = settings.AUTH_USER_MODEL
+
+
+class RuleError(Exception):
+    """A change the rules refuse; `status` is the HTTP answer it maps to."""
+
+    status = 400
+
+    def __init__(self, message: str, *, status: int | None = None, detail=None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.detail = detail
+
+
+def unique_slug(model, value: str, field: str = "slug", max_length: int = 80) -> str:
+    base = slugify(value)[: max_length - 6] or "checklist"
+    slug, n = base, 1
+    while model.objects.filter(**{field: slug}).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+# --- Projects and environments --------------------------------------------------------------
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Environment(models.Model):
+    project = models.ForeignKey(Project, models.PROTECT, related_name="environments")
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project__name", "name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="environment_unique_name")]
+
+    def __str__(self):
+        return f"{self.project.name} / {self.name}"
+
+    def variables_dict(self) -> dict[str, str]:
+        return {v.name: v.value for v in self.variables.all()}
+
+
+class VariableBase(models.Model):
+    """A value that fills `{{ name }}` in checks; a secret one is stored encrypted and never shown."""
+
+    name = models.SlugField(max_length=100, allow_unicode=False)
+    stored = models.TextField(blank=True)
+    secret = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def value(self) -> str:
+        return secrets.decrypt(self.stored) if self.secret else self.stored
+
+    @value.setter
+    def value(self, plain: str) -> None:
+        self.stored = secrets.encrypt(plain) if self.secret else plain
+
+    @property
+    def display_value(self) -> str:
+        return secrets.MASK if self.secret else self.stored
+
+
+class EnvironmentVariable(VariableBase):
+    environment = models.ForeignKey(Environment, models.CASCADE, related_name="variables")
+
+    class Meta(VariableBase.Meta):
+        constraints = [models.UniqueConstraint(fields=["environment", "name"], name="envvar_unique_name")]
+
+
+# --- Templates ------------------------------------------------------------------------------
+
+
+class ChecklistTemplate(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+")
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("checklists:template-detail", args=[self.pk])
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    def latest_version(self) -> TemplateVersion | None:
+        return self.versions.order_by("-number").first()
+
+
+class TemplateVersion(models.Model):
+    """One immutable state of a template: editing makes a new version, runs copy one."""
+
+    template = models.ForeignKey(ChecklistTemplate, models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    required_roles = models.JSONField(default=list, blank=True)
+    item_count = models.PositiveIntegerField(default=0)
+    section_count = models.PositiveIntegerField(default=0)
+    check_count = models.PositiveIntegerField(default=0)
+    source = models.TextField(blank=True, help_text="The Markdown this version was imported from, if any.")
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["template", "-number"]
+        constraints = [models.UniqueConstraint(fields=["template", "number"], name="version_unique_number")]
+
+    def __str__(self):
+        return f"{self.name} v{self.number}"
+
+
+class OutlineSection(models.Model):
+    """A section as written in the checklist; shared by template versions and run copies."""
+
+    position = models.PositiveIntegerField()
+    level = models.PositiveSmallIntegerField(default=2)
+    title = models.TextField()
+    body = models.TextField(blank=True)
+    optional = models.BooleanField(default=False)
+    after_go_live = models.BooleanField(default=False)
+    roles = models.JSONField(default=list, blank=True)
+    footer = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["position"]
+
+    def __str__(self):
+        return self.title
+
+
+class OutlineItem(models.Model):
+    position = models.PositiveIntegerField()
+    depth = models.PositiveSmallIntegerField(default=0)
+    text = models.TextField()
+    body = models.TextField(blank=True)
+    marker = models.CharField(max_length=1, default=" ", blank=True)
+    optional = models.BooleanField(default=False)
+    check_kind = models.CharField(max_length=20, blank=True)
+    check_params = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["position"]
+
+    def __str__(self):
+        return self.text[:80]
+
+    @property
+    def has_check(self) -> bool:
+        return bool(self.check_kind)
+
+
+class TemplateSection(OutlineSection):
+    version = models.ForeignKey(TemplateVersion, models.CASCADE, related_name="sections")
+    parent = models.ForeignKey("self", models.CASCADE, null=True, blank=True, related_name="children")
+
+
+class TemplateItem(OutlineItem):
+    version = models.ForeignKey(TemplateVersion, models.CASCADE, related_name="items")
+    section = models.ForeignKey(TemplateSection, models.CASCADE, null=True, blank=True, related_name="items")
+    parent = models.ForeignKey("self", models.CASCADE, null=True, blank=True, related_name="children")
+
+
+# --- Runs -----------------------------------------------------------------------------------
+
+
+class Run(models.Model):
+    """A launch: a frozen copy of one template version for a project, environment and version."""
+
+    project = models.ForeignKey(Project, models.PROTECT, related_name="runs")
+    environment = models.ForeignKey(Environment, models.PROTECT, related_name="runs")
+    version_label = models.CharField(max_length=200)
+    # Deleting a template must never take its runs with it: the run keeps its own copy.
+    template = models.ForeignKey(ChecklistTemplate, models.SET_NULL, null=True, blank=True, related_name="runs")
+    template_version = models.ForeignKey(TemplateVersion, models.SET_NULL, null=True, blank=True, related_name="runs")
+    template_name = models.CharField(max_length=200)
+    template_version_number = models.PositiveIntegerField(default=1)
+    description = models.TextField(blank=True)
+    required_roles = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.IN_PROGRESS)
+    status_reason = models.TextField(blank=True)
+    # Bumped by every change; the page polls with the revision it has.
+    revision = models.PositiveBigIntegerField(default=1)
+    started_by = models.ForeignKey(User, models.PROTECT, related_name="runs_started")
+    started_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    imported = models.BooleanField(default=False, help_text="Imported from a filled-in checklist.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "-started_at"]),
+            models.Index(fields=["project", "environment", "-started_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["started_by", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="run_unique_idempotency_key",
+            )
+        ]
+        permissions = [
+            ("start_run", "Can start a run"),
+            ("work_run", "Can tick items, write notes and run verifications"),
+            ("lead_run", "Can abort a run, record a rollback and approve as a lead"),
+            ("manage_templates", "Can import, edit and archive templates"),
+            ("view_reports", "Can see deployment history and reports"),
+        ]
+
+    def __str__(self):
+        return f"{self.project.name} {self.version_label} → {self.environment.name}"
+
+    def get_absolute_url(self):
+        return reverse("checklists:run-detail", args=[self.pk])
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == RunStatus.COMPLETED
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == RunStatus.IN_PROGRESS
+
+    @property
+    def is_ended(self) -> bool:
+        return self.status in (RunStatus.ABORTED, RunStatus.ROLLED_BACK)
+
+    def item_change_refusal(self, item: RunItem) -> str | None:
+        """Why this item may not change now, or None. After go-live only after-go-live items move."""
+        if self.is_open:
+            return None
+        if self.is_live and item.after_go_live:
+            return None
+        if self.is_live:
+            return "This run has gone live and is locked; only its after-go-live sections can still change."
+        return f"This run is {self.get_status_display().lower()} and can no longer change."
+
+    def variables_dict(self) -> dict[str, str]:
+        return {v.name: v.value for v in self.variables.all()}
+
+    def secret_values(self) -> list[str]:
+        return [v.value for v in self.variables.all() if v.secret and v.value]
+
+
+class RunVariable(VariableBase):
+    run = models.ForeignKey(Run, models.CASCADE, related_name="variables")
+
+    class Meta(VariableBase.Meta):
+        constraints = [models.UniqueConstraint(fields=["run", "name"], name="runvar_unique_name")]
+
+
+class RunSection(OutlineSection):
+    run = models.ForeignKey(Run, models.CASCADE, related_name="sections")
+    parent = models.ForeignKey("self", models.CASCADE, null=True, blank=True, related_name="children")
+
+
+class RunItem(OutlineItem):
+    run = models.ForeignKey(Run, models.CASCADE, related_name="items")
+    section = models.ForeignKey(RunSection, models.CASCADE, null=True, blank=True, related_name="items")
+    parent = models.ForeignKey("self", models.CASCADE, null=True, blank=True, related_name="children")
+    # Frozen when the run starts from the item's and its sections' markers.
+    required = models.BooleanField(default=True)
+    after_go_live = models.BooleanField(default=False)
+    state = models.CharField(max_length=20, choices=ItemState.choices, default=ItemState.TODO)
+    reason = models.TextField(blank=True)
+    assignee = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+")
+    changed_by = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+")
+    changed_by_name = models.CharField(max_length=150, blank=True)
+    changed_at = models.DateTimeField(null=True, blank=True)
+    # The revision of the run at this item's last change: the poll sends what moved since.
+    revision = models.PositiveBigIntegerField(default=0)
+
+    class Meta(OutlineItem.Meta):
+        indexes = [models.Index(fields=["run", "revision"])]
+
+    def get_absolute_url(self):
+        return reverse("checklists:run-detail", args=[self.run_id]) + f"#item-{self.pk}"
+
+    @property
+    def is_closed(self) -> bool:
+        """Counts as finished for the gate: done, or skipped with a reason."""
+        return self.state == ItemState.DONE or (self.state == ItemState.SKIPPED and bool(self.reason))
+
+
+class Note(models.Model):
+    run = models.ForeignKey(Run, models.PROTECT, related_name="notes")
+    item = models.ForeignKey(RunItem, models.PROTECT, null=True, blank=True, related_name="notes")
+    author = models.ForeignKey(User, models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.body[:80]
+
+
+class SignoffRole(models.Model):
+    """A role that signs off a launch ("Tech Lead"); holding it is what lets a user sign for it."""
+
+    name = models.CharField(max_length=100, unique=True)
+    holders = models.ManyToManyField(User, related_name="signoff_roles", blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Signoff(models.Model):
+    run = models.ForeignKey(Run, models.PROTECT, related_name="signoffs")
+    role = models.CharField(max_length=100, blank=True, help_text="Empty: the one lead approval of a run without roles.")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    user = models.ForeignKey(User, models.PROTECT, related_name="+")
+    comment = models.TextField(blank=True)
+    override_reason = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    stale_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.role or 'Lead'}: {self.decision}"
+
+    @property
+    def stale(self) -> bool:
+        return self.stale_at is not None
+
+
+class VerificationResult(models.Model):
+    run = models.ForeignKey(Run, models.PROTECT, related_name="verifications")
+    item = models.ForeignKey(RunItem, models.PROTECT, related_name="verifications")
+    kind = models.CharField(max_length=20)
+    status = models.CharField(max_length=10, choices=VerificationStatus.choices, default=VerificationStatus.QUEUED)
+    message = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    requested_by = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+")
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        indexes = [models.Index(fields=["item", "-queued_at"]), models.Index(fields=["status", "deadline_at"])]
+
+    def __str__(self):
+        return f"{self.kind} {self.status}"
+
+
+class AuditEvent(models.Model):
+    """Append-only: the database itself refuses UPDATE and DELETE (see the migration)."""
+
+    run = models.ForeignKey(Run, models.PROTECT, null=True, blank=True, related_name="events")
+    item = models.ForeignKey(RunItem, models.PROTECT, null=True, blank=True, related_name="events")
+    actor = models.ForeignKey(User, models.PROTECT, null=True, blank=True, related_name="+")
+    # Kept beside the key so the trail reads the same after a user is renamed or deactivated;
+    # "verification" when a check did it.
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=40, choices=Action.choices)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    revision = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["run", "revision"]), models.Index(fields=["run", "at"])]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise RuleError("Audit events cannot be changed.", status=409)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuleError("Audit events cannot be deleted.", status=409)
+
+
+# --- API access -----------------------------------------------------------------------------
+
+
+class ApiToken(models.Model):
+    """A bearer token for pipelines; only its SHA-256 is kept (a slow hash would cost ~0.5 s a call)."""
+
+    user = models.ForeignKey(User, models.PROTECT, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    PREFIX = "dc_"
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.user})"
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user, name: str = "") -> tuple[ApiToken, str]:
+        raw = cls.PREFIX + pysecrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, key_hash=cls.hash(raw), prefix=raw[:10])
+        return token, raw
+
+    @classmethod
+    def authenticate(cls, raw: str):
+        token = (
+            cls.objects.select_related("user")
+            .filter(key_hash=cls.hash(raw), revoked_at__isnull=True, user__is_active=True)
+            .first()
+        )
+        if token is None:
+            return None
+        now = timezone.now()
+        # One write a minute at most: a busy pipeline should not turn every read into a write.
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            cls.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user

@@ -1,0 +1,97 @@
+"""Every read a page or the API needs, each with a fixed number of queries however long the run."""
+
+from __future__ import annotations
+
+from django.db.models import Count, OuterRef, Q, Subquery
+
+from .choices import ItemState, VerificationStatus
+from .models import ChecklistTemplate, Run, RunItem, TemplateVersion, VerificationResult
+
+
+def template_get(ref: str | int) -> ChecklistTemplate | None:
+    """An all-digit reference is an id, anything else a slug."""
+    ref = str(ref).strip()
+    qs = ChecklistTemplate.objects.all()
+    return qs.filter(pk=int(ref)).first() if ref.isdigit() else qs.filter(slug=ref).first()
+
+
+def template_list(*, include_archived: bool = False):
+    latest = TemplateVersion.objects.filter(template=OuterRef("pk")).order_by("-number")
+    qs = ChecklistTemplate.objects.annotate(
+        latest_version_id=Subquery(latest.values("pk")[:1]),
+    )
+    if not include_archived:
+        qs = qs.filter(archived_at__isnull=True)
+    templates = list(qs)
+    versions = TemplateVersion.objects.in_bulk([t.latest_version_id for t in templates if t.latest_version_id])
+    for t in templates:
+        t.latest = versions.get(t.latest_version_id)
+    return templates
+
+
+def run_items(run: Run) -> list[RunItem]:
+    """The run's items in checklist order, each with its latest verification (two queries)."""
+    latest = VerificationResult.objects.filter(item=OuterRef("pk")).order_by("-queued_at", "-id")
+    items = list(
+        run.items.select_related("section", "assignee")
+        .annotate(latest_verification_id=Subquery(latest.values("pk")[:1]), note_count=Count("notes"))
+        .order_by("position")
+    )
+    ids = [i.latest_verification_id for i in items if i.latest_verification_id]
+    results = VerificationResult.objects.in_bulk(ids) if ids else {}
+    for i in items:
+        i.latest_verification = results.get(i.latest_verification_id)
+    return items
+
+
+def run_progress(items: list[RunItem]) -> dict:
+    counts = {"done": 0, "skipped": 0, "blocked": 0, "in_progress": 0, "total": len(items)}
+    for i in items:
+        if i.state in counts:
+            counts[i.state] += 1
+    return counts
+
+
+def run_open_required(items: list[RunItem]) -> list[RunItem]:
+    """What still stands between the run and go-live."""
+    return [
+        i
+        for i in items
+        if i.required
+        and (
+            not i.is_closed
+            or (i.latest_verification is not None and i.latest_verification.status == VerificationStatus.FAILED)
+        )
+    ]
+
+
+def run_get(run_id: int) -> Run | None:
+    return (
+        Run.objects.select_related("project", "environment", "template", "started_by")
+        .filter(pk=run_id)
+        .first()
+    )
+
+
+def run_signoffs(run: Run):
+    return list(run.signoffs.select_related("user").order_by("at", "id"))
+
+
+def run_history(*, project=None, environment=None, status=None, template=None, since=None, until=None):
+    qs = Run.objects.select_related("project", "environment", "template", "started_by").annotate(
+        total=Count("items", distinct=True),
+        done=Count("items", filter=Q(items__state=ItemState.DONE), distinct=True),
+    )
+    if project:
+        qs = qs.filter(project__name=project)
+    if environment:
+        qs = qs.filter(environment__name=environment)
+    if status:
+        qs = qs.filter(status=status)
+    if template:
+        qs = qs.filter(Q(template__slug=template) | Q(template_name=template) | Q(template_id=int(template) if str(template).isdigit() else None))
+    if since:
+        qs = qs.filter(started_at__gte=since)
+    if until:
+        qs = qs.filter(started_at__lte=until)
+    return qs.order_by("-started_at", "-id")

@@ -1,0 +1,732 @@
+"""Every change goes through here: one function per change, one transaction each.
+
+A service applies the rule, writes the audit event and bumps the run's revision, whether a
+page, the API, a command or a Celery task calls it, so the rules cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import markdown as md
+from .choices import MARKER_TO_STATE, Action, Decision, ItemState, RunStatus
+from .models import (
+    AuditEvent,
+    ChecklistTemplate,
+    Environment,
+    Note,
+    Project,
+    RuleError,
+    Run,
+    RunItem,
+    RunSection,
+    RunVariable,
+    Signoff,
+    TemplateItem,
+    TemplateSection,
+    TemplateVersion,
+    unique_slug,
+)
+
+VERIFICATION_ACTOR = "verification"
+
+
+def actor_name(actor) -> str:
+    return actor.get_username() if actor is not None else VERIFICATION_ACTOR
+
+
+# --- Templates ------------------------------------------------------------------------------
+
+
+def _save_outline(document: md.Document, *, section_model, item_model, owner: dict) -> None:
+    """Write a parsed tree as rows, keeping document order in `position`."""
+    position = 0
+
+    def save_items(items, section, parent, depth):
+        nonlocal position
+        for item in items:
+            position += 1
+            row = item_model.objects.create(
+                **owner,
+                section=section,
+                parent=parent,
+                position=position,
+                depth=depth,
+                text=item.text,
+                body=item.body,
+                marker=item.marker,
+                optional=item.optional,
+                check_kind=item.check.kind if item.check else "",
+                check_params=dict(item.check.params) if item.check else {},
+            )
+            save_items(item.children, section, row, depth + 1)
+
+    def save_sections(sections, parent):
+        nonlocal position
+        for section in sections:
+            position += 1
+            row = section_model.objects.create(
+                **owner,
+                parent=parent,
+                position=position,
+                level=section.level,
+                title=section.title,
+                body=section.body,
+                optional=section.optional,
+                after_go_live=section.after_go_live,
+                roles=list(section.roles),
+                footer=section.footer,
+            )
+            save_items(section.items, row, None, 0)
+            save_sections(section.children, row)
+
+    save_items(document.items, None, None, 0)
+    save_sections(document.sections, None)
+
+
+def _version_create(template: ChecklistTemplate, document: md.Document, *, actor, source: str = "") -> TemplateVersion:
+    last = template.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    version = TemplateVersion.objects.create(
+        template=template,
+        number=last + 1,
+        name=template.name,
+        description=document.description,
+        required_roles=document.roles,
+        item_count=document.item_count,
+        section_count=document.section_count,
+        check_count=document.check_count,
+        source=source,
+        created_by=actor,
+    )
+    _save_outline(document, section_model=TemplateSection, item_model=TemplateItem, owner={"version": version})
+    return version
+
+
+@transaction.atomic
+def template_import(document: md.Document, *, name: str | None = None, actor=None, source: str = "") -> TemplateVersion:
+    """Import always makes a new template; a clashing slug gets -2, -3 ..."""
+    name = (name or document.name or "").strip()
+    if not name:
+        raise RuleError("The checklist has no `# ` heading: give it a name.")
+    template = ChecklistTemplate.objects.create(
+        name=name[:200], slug=unique_slug(ChecklistTemplate, name), created_by=actor
+    )
+    return _version_create(template, document, actor=actor, source=source)
+
+
+@transaction.atomic
+def template_version_create(template: ChecklistTemplate, document: md.Document, *, actor, name: str | None = None) -> TemplateVersion:
+    """Saving an edit makes a new version; runs keep the copy they started from."""
+    template = ChecklistTemplate.objects.select_for_update().get(pk=template.pk)
+    if name and name != template.name:
+        template.name = name[:200]
+        template.save(update_fields=["name"])
+    return _version_create(template, document, actor=actor)
+
+
+@transaction.atomic
+def template_archive(template: ChecklistTemplate, *, actor, archived: bool = True) -> ChecklistTemplate:
+    template.archived_at = timezone.now() if archived else None
+    template.save(update_fields=["archived_at"])
+    return template
+
+
+def outline_document(*, name: str, description: str, sections, items) -> md.Document:
+    """Rebuild the parsed tree from rows (a template version's or a run's), for export."""
+    sections = sorted(sections, key=lambda s: s.position)
+    items = sorted(items, key=lambda i: i.position)
+    item_nodes = {}
+    section_nodes = {}
+    doc = md.Document(name=name, description=description)
+    for s in sections:
+        node = md.Section(
+            title=s.title,
+            level=s.level,
+            body=s.body,
+            optional=s.optional,
+            after_go_live=s.after_go_live,
+            roles=list(s.roles or []),
+            footer=s.footer,
+        )
+        section_nodes[s.pk] = node
+        (section_nodes[s.parent_id].children if s.parent_id else doc.sections).append(node)
+    for i in items:
+        check = md.Check(kind=i.check_kind, params=dict(i.check_params)) if i.check_kind else None
+        node = md.Item(text=i.text, body=i.body, marker=i.marker or " ", optional=i.optional, check=check)
+        item_nodes[i.pk] = node
+        if i.parent_id:
+            item_nodes[i.parent_id].children.append(node)
+        elif i.section_id:
+            section_nodes[i.section_id].items.append(node)
+        else:
+            doc.items.append(node)
+    return doc
+
+
+def version_document(version: TemplateVersion) -> md.Document:
+    return outline_document(
+        name=version.name,
+        description=version.description,
+        sections=version.sections.all(),
+        items=version.items.all(),
+    )
+
+
+def template_export(version: TemplateVersion) -> str:
+    return md.render(version_document(version))
+
+
+# --- Projects -------------------------------------------------------------------------------
+
+
+def environment_get_or_create(project_name: str, environment_name: str) -> Environment:
+    """Pipelines name projects and environments; they are created on first use."""
+    project_name, environment_name = project_name.strip(), environment_name.strip()
+    if not project_name or not environment_name:
+        raise RuleError("A run needs a project and an environment.")
+    project, _ = Project.objects.get_or_create(name=project_name[:200])
+    environment, _ = Environment.objects.get_or_create(project=project, name=environment_name[:100])
+    return environment
+
+
+# --- Runs -----------------------------------------------------------------------------------
+
+
+@dataclass
+class VariableInput:
+    name: str
+    value: str
+    secret: bool = False
+
+
+def _event(run: Run, action: str, actor, *, item: RunItem | None = None, before=None, after=None) -> AuditEvent:
+    return AuditEvent.objects.create(
+        run=run,
+        item=item,
+        actor=actor,
+        actor_name=actor_name(actor),
+        action=action,
+        before=before,
+        after=after,
+        revision=run.revision,
+    )
+
+
+def _bump(run: Run) -> int:
+    """The caller holds the run's row lock, so revisions never collide."""
+    run.revision += 1
+    Run.objects.filter(pk=run.pk).update(revision=run.revision)
+    return run.revision
+
+
+def _lock_run(run_id: int) -> Run:
+    return Run.objects.select_for_update().select_related("project", "environment").get(pk=run_id)
+
+
+def _copy_version(run: Run, version: TemplateVersion, *, states: dict[int, str] | None = None) -> None:
+    """Freeze the version into the run: later edits of the template never reach it."""
+    sections = list(version.sections.order_by("position"))
+    new_sections: dict[int, RunSection] = {}
+    flags: dict[int, tuple[bool, bool]] = {}  # section id -> (optional, after_go_live) inherited
+    for s in sections:
+        parent_optional, parent_agl = flags.get(s.parent_id, (False, False))
+        flags[s.pk] = (s.optional or parent_optional, s.after_go_live or parent_agl)
+        new_sections[s.pk] = RunSection.objects.create(
+            run=run,
+            parent=new_sections.get(s.parent_id),
+            position=s.position,
+            level=s.level,
+            title=s.title,
+            body=s.body,
+            optional=s.optional,
+            after_go_live=s.after_go_live,
+            roles=s.roles,
+            footer=s.footer,
+        )
+    now = timezone.now()
+    new_items: dict[int, RunItem] = {}
+    for i in version.items.order_by("position"):
+        section_optional, after_go_live = flags.get(i.section_id, (False, False))
+        state = (states or {}).get(i.pk, ItemState.TODO)
+        new_items[i.pk] = RunItem.objects.create(
+            run=run,
+            section=new_sections.get(i.section_id),
+            parent=new_items.get(i.parent_id),
+            position=i.position,
+            depth=i.depth,
+            text=i.text,
+            body=i.body,
+            marker=i.marker,
+            optional=i.optional,
+            check_kind=i.check_kind,
+            check_params=i.check_params,
+            required=not (i.optional or section_optional or after_go_live),
+            after_go_live=after_go_live,
+            state=state,
+            changed_by=run.started_by if state != ItemState.TODO else None,
+            changed_by_name=run.started_by.get_username() if state != ItemState.TODO else "",
+            changed_at=now if state != ItemState.TODO else None,
+            revision=run.revision,
+        )
+
+
+def run_start(
+    *,
+    version: TemplateVersion,
+    environment: Environment,
+    version_label: str,
+    actor,
+    variables: list[VariableInput] | dict[str, str] | None = None,
+    idempotency_key: str | None = None,
+) -> tuple[Run, bool]:
+    """Open a run; returns (run, created). The same idempotency key answers the same run."""
+    version_label = (version_label or "").strip()
+    if not version_label:
+        raise RuleError("A run needs a version label (the release being deployed).")
+    if idempotency_key:
+        existing = Run.objects.filter(started_by=actor, idempotency_key=idempotency_key).first()
+        if existing:
+            return existing, False
+    if isinstance(variables, dict):
+        variables = [VariableInput(name=k, value=str(v)) for k, v in variables.items()]
+    try:
+        with transaction.atomic():
+            run = _run_create(version, environment, version_label, actor, variables or [], idempotency_key)
+    except IntegrityError:
+        # A retry raced us with the same key: the first one won, answer its run.
+        existing = Run.objects.filter(started_by=actor, idempotency_key=idempotency_key).first()
+        if idempotency_key and existing:
+            return existing, False
+        raise
+    return run, True
+
+
+def _run_create(version, environment, version_label, actor, variables, idempotency_key, *, imported=False, states=None):
+    run = Run.objects.create(
+        project=environment.project,
+        environment=environment,
+        version_label=version_label[:200],
+        template=version.template,
+        template_version=version,
+        template_name=version.name,
+        template_version_number=version.number,
+        description=version.description,
+        required_roles=version.required_roles,
+        started_by=actor,
+        idempotency_key=idempotency_key or None,
+        imported=imported,
+    )
+    values = {v.name: (v.value, v.secret) for v in environment.variables.all()}
+    for given in variables:
+        name = given.name.strip()
+        if not name:
+            continue
+        secret = given.secret or values.get(name, ("", False))[1]
+        values[name] = (given.value, secret)
+    for name, (value, secret) in sorted(values.items()):
+        var = RunVariable(run=run, name=name, secret=secret)
+        var.value = value
+        var.full_clean(exclude=["run", "stored"])
+        var.save()
+    _copy_version(run, version, states=states)
+    _event(
+        run,
+        Action.RUN_START,
+        actor,
+        after={
+            "template": version.name,
+            "template_version": version.number,
+            "project": environment.project.name,
+            "environment": environment.name,
+            "version": run.version_label,
+        },
+    )
+    return run
+
+
+@transaction.atomic
+def run_import(document: md.Document, *, environment: Environment, version_label: str, actor, name: str | None = None, source: str = "") -> Run:
+    """A filled-in checklist becomes a past run: its markers become the items' states."""
+    version = template_import(document, name=name, actor=actor, source=source)
+    markers = {}
+    for item in version.items.all():
+        markers[item.pk] = MARKER_TO_STATE.get(item.marker or " ", ItemState.TODO)
+    run = _run_create(version, environment, version_label or "imported", actor, [], None, imported=True, states=markers)
+    return run
+
+
+def _stale_approvals(run: Run, actor, *, item: RunItem) -> None:
+    """A change after an approval voids it: the approver signed off a different checklist."""
+    now = timezone.now()
+    for signoff in run.signoffs.filter(decision=Decision.APPROVE, stale_at__isnull=True):
+        signoff.stale_at = now
+        signoff.save(update_fields=["stale_at"])
+        _event(run, Action.SIGNOFF_STALE, actor, item=item, before={"role": signoff.role, "user": signoff.user.get_username()})
+
+
+@transaction.atomic
+def run_item_set_state(*, item: RunItem, state: str, actor, reason: str = "") -> RunItem:
+    if state not in ItemState.values:
+        raise RuleError(f"Unknown state {state!r}: use one of {', '.join(ItemState.values)}.")
+    reason = (reason or "").strip()
+    if ItemState.needs_reason(state) and not reason:
+        raise RuleError(f"Say why the item is {ItemState(state).label.lower()}: a reason is required.")
+    run = _lock_run(item.run_id)
+    item = RunItem.objects.select_for_update().get(pk=item.pk)
+    refusal = run.item_change_refusal(item)
+    if refusal:
+        raise RuleError(refusal, status=409)
+    if item.state == state and item.reason == reason:
+        return item
+    before = {"state": item.state, "reason": item.reason}
+    _bump(run)
+    item.state = state
+    item.reason = reason if ItemState.needs_reason(state) else ""
+    item.changed_by = actor
+    item.changed_by_name = actor_name(actor)
+    item.changed_at = timezone.now()
+    item.revision = run.revision
+    item.save(update_fields=["state", "reason", "changed_by", "changed_by_name", "changed_at", "revision"])
+    _event(run, Action.ITEM_STATE, actor, item=item, before=before, after={"state": item.state, "reason": item.reason})
+    if run.is_open:
+        _stale_approvals(run, actor, item=item)
+    return item
+
+
+@transaction.atomic
+def run_item_assign(*, item: RunItem, assignee, actor) -> RunItem:
+    run = _lock_run(item.run_id)
+    item = RunItem.objects.select_for_update().get(pk=item.pk)
+    refusal = run.item_change_refusal(item)
+    if refusal:
+        raise RuleError(refusal, status=409)
+    if assignee is not None and not assignee.is_active:
+        raise RuleError(f"{assignee.get_username()} is deactivated and cannot be assigned.")
+    if item.assignee_id == (assignee.pk if assignee else None):
+        return item
+    before = {"assignee": item.assignee.get_username() if item.assignee else None}
+    _bump(run)
+    item.assignee = assignee
+    item.revision = run.revision
+    item.save(update_fields=["assignee", "revision"])
+    _event(run, Action.ITEM_ASSIGN, actor, item=item, before=before, after={"assignee": assignee.get_username() if assignee else None})
+    return item
+
+
+NOTE_MAX_LENGTH = 20_000
+
+
+@transaction.atomic
+def note_add(*, run: Run, body: str, actor, item: RunItem | None = None) -> Note:
+    """Notes stay open on a locked run: what happened after launch belongs in the record."""
+    body = (body or "").strip()
+    if not body:
+        raise RuleError("A note needs some text.")
+    if len(body) > NOTE_MAX_LENGTH:
+        raise RuleError(f"A note can hold at most {NOTE_MAX_LENGTH} characters.")
+    if item is not None and item.run_id != run.pk:
+        raise RuleError("That item belongs to another run.", status=404)
+    run = _lock_run(run.pk)
+    _bump(run)
+    note = Note.objects.create(run=run, item=item, author=actor, body=body)
+    if item is not None:
+        RunItem.objects.filter(pk=item.pk).update(revision=run.revision)
+    _event(run, Action.NOTE_ADD, actor, item=item, after={"note": note.pk, "body": body[:500]})
+    return note
+
+
+def user_by_name(username: str):
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise RuleError(f"No user named {username!r}.")
+    return user
+
+
+# --- Sign-off and the go-live gate ----------------------------------------------------------
+
+
+def _role_canonical(run: Run, role: str | None) -> str:
+    role = (role or "").strip()
+    if not run.required_roles:
+        if role:
+            raise RuleError(f"This run needs no named role: omit `role` (a lead approves).")
+        return ""
+    for required in run.required_roles:
+        if required.lower() == role.lower():
+            return required
+    if not role:
+        raise RuleError(f"Say which role you sign for: {', '.join(run.required_roles)}.")
+    raise RuleError(f"{role!r} is not a sign-off role of this run ({', '.join(run.required_roles)}).")
+
+
+def run_gate_open_items(run: Run) -> list[dict]:
+    """Required items that still block approval (not done, skipped without reason, or failing)."""
+    from .selectors import run_items, run_open_required
+
+    return [
+        {
+            "id": i.pk,
+            "title": i.text,
+            "state": i.state,
+            "verification": i.latest_verification.status if i.latest_verification else None,
+        }
+        for i in run_open_required(run_items(run))
+    ]
+
+
+def run_current_decisions(run: Run) -> dict[str, Signoff]:
+    """The latest current (not stale) decision of each role."""
+    latest: dict[str, Signoff] = {}
+    for signoff in run.signoffs.filter(stale_at__isnull=True).select_related("user").order_by("at", "id"):
+        latest[signoff.role] = signoff
+    return latest
+
+
+def _go_live_if_ready(run: Run, actor) -> None:
+    decisions = run_current_decisions(run)
+    needed = run.required_roles or [""]
+    if all(role in decisions and decisions[role].decision == Decision.APPROVE for role in needed):
+        before = {"status": run.status}
+        run.status = RunStatus.COMPLETED
+        run.completed_at = timezone.now()
+        run.save(update_fields=["status", "completed_at"])
+        _bump(run)
+        _event(run, Action.RUN_LIVE, actor, before=before, after={"status": run.status, "at": run.completed_at.isoformat()})
+
+
+def signoff_record(*, run: Run, actor, decision: str, role: str | None = None, comment: str = "", override_reason: str = "") -> Signoff:
+    from . import permissions
+
+    comment, override_reason = (comment or "").strip(), (override_reason or "").strip()
+    if decision not in Decision.values:
+        raise RuleError("`decision` is approve or reject.")
+    with transaction.atomic():
+        run = _lock_run(run.pk)
+        role = _role_canonical(run, role)
+        # Holding the role comes first: a stranger learns nothing about the gate.
+        if not permissions.can_sign(actor, role):
+            raise RuleError(
+                f"You do not hold the {role} sign-off role." if role else "Only a lead can approve this run.",
+                status=403,
+            )
+        if not run.is_open:
+            raise RuleError(f"This run is {run.get_status_display().lower()}: sign-off is closed.", status=409)
+        if decision == Decision.REJECT and not comment:
+            raise RuleError("A rejection needs a comment saying why.")
+        if decision == Decision.APPROVE:
+            open_items = run_gate_open_items(run)
+            if open_items and not override_reason:
+                raise RuleError(
+                    f"{len(open_items)} required item(s) are not done or have failing verifications.",
+                    status=409,
+                    detail=open_items,
+                )
+            if open_items and not permissions.can_lead(actor):
+                raise RuleError("Only a lead can override the gate.", status=403)
+            if not open_items:
+                override_reason = ""
+        else:
+            override_reason = ""
+        _bump(run)
+        signoff = Signoff.objects.create(
+            run=run, role=role, decision=decision, user=actor, comment=comment, override_reason=override_reason
+        )
+        action = Action.SIGNOFF_APPROVE if decision == Decision.APPROVE else Action.SIGNOFF_REJECT
+        _event(run, action, actor, after={"role": role, "decision": decision, "comment": comment})
+        if override_reason:
+            _event(run, Action.SIGNOFF_OVERRIDE, actor, after={"role": role, "override_reason": override_reason, "open": open_items})
+        if decision == Decision.APPROVE:
+            _go_live_if_ready(run, actor)
+    return signoff
+
+
+@transaction.atomic
+def run_set_status(*, run: Run, status: str, reason: str, actor) -> Run:
+    """A lead aborts an open run, or records that a live one was rolled back."""
+    reason = (reason or "").strip()
+    if status not in (RunStatus.ABORTED, RunStatus.ROLLED_BACK):
+        raise RuleError("`status` is aborted or rolled_back.")
+    if not reason:
+        raise RuleError("Say why: a reason is required.")
+    run = _lock_run(run.pk)
+    allowed_from = {RunStatus.ABORTED: (RunStatus.IN_PROGRESS,), RunStatus.ROLLED_BACK: (RunStatus.COMPLETED, RunStatus.IN_PROGRESS)}
+    if run.status not in allowed_from[status]:
+        raise RuleError(f"A run that is {run.get_status_display().lower()} cannot become {RunStatus(status).label.lower()}.", status=409)
+    before = {"status": run.status}
+    run.status = status
+    run.status_reason = reason
+    run.ended_at = timezone.now()
+    run.save(update_fields=["status", "status_reason", "ended_at"])
+    _bump(run)
+    _event(run, Action.RUN_STATUS, actor, before=before, after={"status": status, "reason": reason})
+    return run
+
+
+# --- Verifications --------------------------------------------------------------------------
+
+
+class QueueUnavailable(RuleError):
+    status = 503
+
+
+def _check_timeout(item) -> float:
+    from django.conf import settings
+
+    try:
+        return float(item.check_params.get("timeout") or settings.DEPLOYCHECK_CHECK_TIMEOUT)
+    except (TypeError, ValueError):
+        return settings.DEPLOYCHECK_CHECK_TIMEOUT
+
+
+# How long a result may wait in the queue before the sweep calls it lost.
+QUEUE_GRACE_SECONDS = 300
+
+
+def verification_enqueue(*, run: Run, actor, item_ids: list[int] | None = None) -> list:
+    """Queue a check for each chosen item that has one; publish after commit.
+
+    With the broker down nothing is recorded and the caller gets QueueUnavailable (503).
+    """
+    from datetime import timedelta
+
+    from . import health
+    from .models import VerificationResult
+    from .tasks import verification_run
+
+    problem = health.broker_ready()
+    if problem:
+        raise QueueUnavailable(f"The verification queue is unavailable ({problem}); nothing was queued. Tick items by hand or try again.")
+    if run.is_ended:
+        raise RuleError(f"This run is {run.get_status_display().lower()}: nothing to verify.", status=409)
+    items = run.items.exclude(check_kind="").order_by("position")
+    if item_ids:
+        items = items.filter(pk__in=item_ids)
+    if run.is_live:
+        items = items.filter(after_go_live=True)
+    items = list(items)
+    if not items:
+        raise RuleError("None of the chosen items has a verification to run.")
+    now = timezone.now()
+    with transaction.atomic():
+        results = [
+            VerificationResult.objects.create(
+                run=run,
+                item=item,
+                kind=item.check_kind,
+                requested_by=actor,
+                queued_at=now,
+                deadline_at=now + timedelta(seconds=_check_timeout(item) + QUEUE_GRACE_SECONDS),
+            )
+            for item in items
+        ]
+    published = []
+    try:
+        for result in results:
+            verification_run.apply_async(args=[result.pk], retry=False)
+            published.append(result.pk)
+    except Exception as exc:
+        # The broker went away between the ping and the publish: take back what never left.
+        VerificationResult.objects.filter(pk__in=[r.pk for r in results]).exclude(pk__in=published).filter(
+            status="queued"
+        ).delete()
+        raise QueueUnavailable(
+            f"The verification queue is unavailable ({exc.__class__.__name__}); {len(published)} of {len(results)} checks were queued."
+        ) from exc
+    return results
+
+
+def verification_claim(result_id: int) -> bool:
+    """Only one worker runs a result, even when the broker delivers the task twice."""
+    from datetime import timedelta
+
+    from .choices import VerificationStatus
+    from .models import VerificationResult
+
+    result = VerificationResult.objects.select_related("item").filter(pk=result_id).first()
+    if result is None:
+        return False
+    now = timezone.now()
+    return bool(
+        VerificationResult.objects.filter(pk=result_id, status=VerificationStatus.QUEUED).update(
+            status=VerificationStatus.RUNNING,
+            started_at=now,
+            deadline_at=now + timedelta(seconds=_check_timeout(result.item) + 30),
+        )
+    )
+
+
+def verification_execute(result_id: int):
+    """Run a claimed check and record what it found. Called by the Celery task."""
+    from .models import VerificationResult
+    from .verifications import registry
+
+    result = VerificationResult.objects.select_related("item", "run").get(pk=result_id)
+    run = result.run
+    outcome = registry.run(
+        result.item.check_kind,
+        dict(result.item.check_params),
+        run.variables_dict(),
+        secrets=run.secret_values(),
+    )
+    return verification_record(result_id=result_id, status=outcome.status, message=outcome.message, evidence=outcome.evidence, duration_ms=outcome.duration_ms)
+
+
+def verification_record(*, result_id: int, status: str, message: str, evidence: dict | None = None, duration_ms: int | None = None):
+    """Write a finished result once; a passing check ticks its item as "verification"."""
+    from .choices import VerificationStatus
+    from .models import VerificationResult
+
+    with transaction.atomic():
+        result = VerificationResult.objects.select_related("item").get(pk=result_id)
+        run = _lock_run(result.run_id)
+        updated = VerificationResult.objects.filter(
+            pk=result_id, status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING]
+        ).update(status=status, message=message[:2000], evidence=evidence or {}, duration_ms=duration_ms, finished_at=timezone.now())
+        if not updated:
+            return None
+        item = RunItem.objects.select_for_update().get(pk=result.item_id)
+        _bump(run)
+        RunItem.objects.filter(pk=item.pk).update(revision=run.revision)
+        _event(
+            run,
+            Action.VERIFICATION_RESULT,
+            None,
+            item=item,
+            after={"kind": result.kind, "status": status, "message": message[:500], "duration_ms": duration_ms},
+        )
+        if status == VerificationStatus.PASSED and item.state != ItemState.DONE and run.item_change_refusal(item) is None:
+            before = {"state": item.state, "reason": item.reason}
+            _bump(run)
+            item.state, item.reason = ItemState.DONE, ""
+            item.changed_by, item.changed_by_name, item.changed_at = None, VERIFICATION_ACTOR, timezone.now()
+            item.revision = run.revision
+            item.save(update_fields=["state", "reason", "changed_by", "changed_by_name", "changed_at", "revision"])
+            _event(run, Action.ITEM_STATE, None, item=item, before=before, after={"state": item.state, "reason": ""})
+        if status == VerificationStatus.FAILED and item.required and run.is_open:
+            _stale_approvals(run, None, item=item)
+    return VerificationResult.objects.get(pk=result_id)
+
+
+def verification_sweep() -> int:
+    """Results stuck past their deadline (worker lost, queue wiped) become errors."""
+    from .choices import VerificationStatus
+    from .models import VerificationResult
+
+    stuck = VerificationResult.objects.filter(
+        status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING], deadline_at__lt=timezone.now()
+    ).values_list("pk", "status")
+    count = 0
+    for pk, status in stuck:
+        where = "waiting in the queue" if status == VerificationStatus.QUEUED else "running"
+        if verification_record(
+            result_id=pk,
+            status=VerificationStatus.ERROR,
+            message=f"No result: the check was still {where} past its deadline (a worker stopped or the queue lost it).",
+        ):
+            count += 1
+    return count

@@ -1,0 +1,477 @@
+"""The HTTP API for pipelines (CONTRACT.md): thin views that parse, permit, call a service, answer.
+
+Errors are always JSON `{error}` (plus `line` for a bad checklist) with 400/401/403/404/409/503.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer
+
+from .. import markdown as md
+from .. import permissions, selectors, services
+from ..models import ApiToken, RuleError, Run, RunItem
+
+
+class BearerToken(HttpBearer):
+    def authenticate(self, request, token):
+        user = ApiToken.authenticate(token)
+        if user is not None:
+            request.user = user
+        return user
+
+
+api = NinjaAPI(
+    title="deploycheck API",
+    version="1",
+    urls_namespace="api",
+    openapi_url="/schema",
+    docs_url=None,
+    auth=BearerToken(),
+)
+
+
+def error(request, message: str, status: int, **extra):
+    return api.create_response(request, {"error": message, **extra}, status=status)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request, exc: ValidationError):
+    parts = []
+    for err in exc.errors:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "payload", "query", "path"))
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return error(request, "; ".join(parts) or "invalid request", 400)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    return error(request, "Authentication required: send `Authorization: Bearer TOKEN`.", 401)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    return error(request, str(exc), exc.status_code)
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return error(request, "Not found.", 404)
+
+
+@api.exception_handler(RuleError)
+def _rule_error(request, exc: RuleError):
+    extra = {"open": exc.detail} if exc.detail is not None else {}
+    return error(request, exc.message, exc.status, **extra)
+
+
+@api.exception_handler(md.ParseError)
+def _parse_error(request, exc: md.ParseError):
+    return error(request, str(exc), 400, line=exc.line)
+
+
+def require(allowed: bool, message: str = "You are not allowed to do that.") -> None:
+    if not allowed:
+        raise HttpError(403, message)
+
+
+# --- Serialisers ----------------------------------------------------------------------------
+
+
+def template_json(template, version) -> dict:
+    return {
+        "id": template.pk,
+        "slug": template.slug,
+        "name": template.name,
+        "version": version.number if version else None,
+        "item_count": version.item_count if version else 0,
+        "section_count": version.section_count if version else 0,
+        "check_count": version.check_count if version else 0,
+        "archived": template.is_archived,
+    }
+
+
+def verification_json(result) -> dict | None:
+    if result is None:
+        return None
+    return {
+        "status": result.status,
+        "message": result.message,
+        "evidence": result.evidence,
+        "duration_ms": result.duration_ms,
+        "at": (result.finished_at or result.started_at or result.queued_at).isoformat(),
+    }
+
+
+def item_json(item: RunItem) -> dict:
+    return {
+        "id": item.pk,
+        "title": item.text,
+        "section": {"id": item.section_id, "title": item.section.title} if item.section_id else None,
+        "depth": item.depth,
+        "state": item.state,
+        "reason": item.reason,
+        "required": item.required,
+        "after_go_live": item.after_go_live,
+        "assignee": item.assignee.get_username() if item.assignee_id else None,
+        "changed_by": item.changed_by_name or None,
+        "changed_at": item.changed_at.isoformat() if item.changed_at else None,
+        "check": {"kind": item.check_kind, "params": item.check_params} if item.check_kind else None,
+        "verification": verification_json(getattr(item, "latest_verification", None)),
+    }
+
+
+def signoff_json(signoff) -> dict:
+    return {
+        "role": signoff.role or None,
+        "decision": signoff.decision,
+        "user": signoff.user.get_username(),
+        "comment": signoff.comment,
+        "at": signoff.at.isoformat(),
+        "stale": signoff.stale,
+        "override_reason": signoff.override_reason or None,
+    }
+
+
+def run_json(request, run: Run) -> dict:
+    items = selectors.run_items(run)
+    progress = selectors.run_progress(items)
+    return {
+        "id": run.pk,
+        "html_url": request.build_absolute_uri(run.get_absolute_url()),
+        "status": run.status,
+        "template": {
+            "id": run.template_id,
+            "name": run.template_name,
+            "version": run.template_version_number,
+        },
+        "project": run.project.name,
+        "environment": run.environment.name,
+        "version": run.version_label,
+        "revision": run.revision,
+        "started_by": run.started_by.get_username(),
+        "started_at": run.started_at.isoformat(),
+        "completed_at": run.completed_at.isoformat() if run.completed_at else None,
+        "progress": {k: progress[k] for k in ("done", "skipped", "blocked", "total")},
+        "items": [item_json(i) for i in items],
+        "signoffs": [signoff_json(s) for s in selectors.run_signoffs(run)],
+        "required_roles": run.required_roles,
+    }
+
+
+def run_for(request, run_id: int) -> Run:
+    require(permissions.can_view(request.auth))
+    run = selectors.run_get(run_id)
+    if run is None:
+        raise Http404
+    return run
+
+
+# --- Templates ------------------------------------------------------------------------------
+
+
+class TemplateImportIn(Schema):
+    markdown: str
+    name: str | None = None
+
+
+@api.post("/v1/templates/import", response={201: dict})
+def template_import(request, payload: TemplateImportIn):
+    require(permissions.can_manage_templates(request.auth), "Importing templates needs the lead role.")
+    document = md.parse(payload.markdown)
+    version = services.template_import(document, name=payload.name, actor=request.auth, source=payload.markdown)
+    return 201, template_json(version.template, version)
+
+
+@api.get("/v1/templates")
+def template_list(request, archived: bool = False):
+    require(permissions.can_view(request.auth))
+    return [template_json(t, t.latest) for t in selectors.template_list(include_archived=archived)]
+
+
+@api.get("/v1/templates/{ref}/export")
+def template_export(request, ref: str, version: int | None = None):
+    require(permissions.can_view(request.auth))
+    template = selectors.template_get(ref)
+    if template is None:
+        raise Http404
+    chosen = template.versions.filter(number=version).first() if version else template.latest_version()
+    if chosen is None:
+        raise Http404
+    response = HttpResponse(services.template_export(chosen), content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="{template.slug}-v{chosen.number}.md"'
+    return response
+
+
+# --- Runs -----------------------------------------------------------------------------------
+
+
+class RunIn(Schema):
+    template: str | int
+    project: str
+    environment: str
+    version: str
+    variables: dict[str, Any] = {}
+
+
+def _variable_inputs(raw: dict[str, Any]) -> list[services.VariableInput]:
+    inputs = []
+    for name, value in raw.items():
+        if isinstance(value, dict):
+            inputs.append(services.VariableInput(name, str(value.get("value", "")), bool(value.get("secret"))))
+        else:
+            inputs.append(services.VariableInput(name, "" if value is None else str(value)))
+    return inputs
+
+
+@api.post("/v1/runs", response={200: dict, 201: dict})
+def run_create(request, payload: RunIn):
+    require(permissions.can_start_run(request.auth), "Starting a run needs the member role.")
+    template = selectors.template_get(payload.template)
+    if template is None:
+        raise RuleError(f"No template {payload.template!r}.", status=404)
+    if template.is_archived:
+        raise RuleError(f"Template {template.slug!r} is archived.", status=409)
+    version = template.latest_version()
+    key = request.headers.get("Idempotency-Key") or None
+    with transaction.atomic():
+        environment = services.environment_get_or_create(payload.project, payload.environment)
+        run, created = services.run_start(
+            version=version,
+            environment=environment,
+            version_label=payload.version,
+            actor=request.auth,
+            variables=_variable_inputs(payload.variables),
+            idempotency_key=key,
+        )
+    return (201 if created else 200), run_json(request, selectors.run_get(run.pk))
+
+
+@api.get("/v1/runs/{run_id}")
+def run_detail(request, run_id: int):
+    return run_json(request, run_for(request, run_id))
+
+
+class ItemChangeIn(Schema):
+    state: str | None = None
+    note: str | None = None
+    assignee: str | None = None
+
+
+@api.post("/v1/runs/{run_id}/items/{item_id}")
+def item_change(request, run_id: int, item_id: int, payload: ItemChangeIn):
+    run = run_for(request, run_id)
+    require(permissions.can_work(request.auth), "Changing items needs the member role.")
+    item = get_object_or_404(RunItem, pk=item_id, run=run)
+    fields = payload.model_fields_set
+    with transaction.atomic():
+        if payload.state is not None:
+            reason = payload.note or ""
+            item = services.run_item_set_state(item=item, state=payload.state, actor=request.auth, reason=reason)
+            if payload.note and payload.state not in ("blocked", "skipped"):
+                services.note_add(run=run, body=payload.note, actor=request.auth, item=item)
+        elif payload.note:
+            services.note_add(run=run, body=payload.note, actor=request.auth, item=item)
+        if "assignee" in fields:
+            assignee = services.user_by_name(payload.assignee) if payload.assignee else None
+            item = services.run_item_assign(item=item, assignee=assignee, actor=request.auth)
+    fresh = next(i for i in selectors.run_items(run) if i.pk == item.pk)
+    return item_json(fresh)
+
+
+class NoteIn(Schema):
+    body: str
+    item: int | None = None
+
+
+@api.post("/v1/runs/{run_id}/notes", response={201: dict})
+def note_create(request, run_id: int, payload: NoteIn):
+    run = run_for(request, run_id)
+    require(permissions.can_work(request.auth), "Writing notes needs the member role.")
+    item = get_object_or_404(RunItem, pk=payload.item, run=run) if payload.item else None
+    note = services.note_add(run=run, body=payload.body, actor=request.auth, item=item)
+    return 201, {
+        "id": note.pk,
+        "item": note.item_id,
+        "author": note.author.get_username(),
+        "body": note.body,
+        "at": note.created_at.isoformat(),
+    }
+
+
+
+# --- Sign-off, status, history, the trail ---------------------------------------------------
+
+
+class SignoffIn(Schema):
+    decision: str
+    role: str | None = None
+    comment: str = ""
+    override_reason: str = ""
+
+
+@api.post("/v1/runs/{run_id}/signoffs", response={201: dict})
+def signoff_create(request, run_id: int, payload: SignoffIn):
+    run = run_for(request, run_id)
+    signoff = services.signoff_record(
+        run=run,
+        actor=request.auth,
+        decision=payload.decision,
+        role=payload.role,
+        comment=payload.comment,
+        override_reason=payload.override_reason,
+    )
+    run.refresh_from_db()
+    return 201, {**signoff_json(signoff), "run_status": run.status}
+
+
+class StatusIn(Schema):
+    status: str
+    reason: str = ""
+
+
+@api.post("/v1/runs/{run_id}/status")
+def run_status(request, run_id: int, payload: StatusIn):
+    run = run_for(request, run_id)
+    require(permissions.can_lead(request.auth), "Aborting a run or recording a rollback needs the lead role.")
+    services.run_set_status(run=run, status=payload.status, reason=payload.reason, actor=request.auth)
+    return run_json(request, selectors.run_get(run.pk))
+
+
+def paginate(request, qs, serialize, page: int, page_size: int) -> dict:
+    page_size = max(1, min(page_size or 50, 500))
+    page = max(1, page or 1)
+    count = qs.count()
+    rows = [serialize(r) for r in qs[(page - 1) * page_size : page * page_size]]
+    next_url = None
+    if page * page_size < count:
+        query = request.GET.copy()
+        query["page"] = page + 1
+        next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+    return {"count": count, "next": next_url, "results": rows}
+
+
+def event_json(event) -> dict:
+    answer = {"at": event.at.isoformat(), "actor": event.actor_name, "action": event.action}
+    if event.item_id:
+        answer["item"] = event.item_id
+    if event.before is not None:
+        answer["before"] = event.before
+    if event.after is not None:
+        answer["after"] = event.after
+    return answer
+
+
+@api.get("/v1/runs/{run_id}/events")
+def run_events(request, run_id: int, page: int = 1, page_size: int = 50):
+    run = run_for(request, run_id)
+    return paginate(request, run.events.order_by("at", "id"), event_json, page, page_size)
+
+
+def _when(value: str | None, *, end: bool):
+    """ISO 8601 date or time; a bare date `until` includes that whole day."""
+    if not value:
+        return None
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    moment = parse_datetime(value)
+    if moment is None:
+        day = parse_date(value)
+        if day is None:
+            raise RuleError(f"{value!r} is not an ISO 8601 date or time.")
+        moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
+        if end:
+            moment -= timedelta(microseconds=1)
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
+
+
+def run_summary_json(request, run) -> dict:
+    return {
+        "id": run.pk,
+        "html_url": request.build_absolute_uri(run.get_absolute_url()),
+        "status": run.status,
+        "template": run.template_name,
+        "project": run.project.name,
+        "environment": run.environment.name,
+        "version": run.version_label,
+        "started_by": run.started_by.get_username(),
+        "started_at": run.started_at.isoformat(),
+        "completed_at": run.completed_at.isoformat() if run.completed_at else None,
+        "progress": {"done": run.done, "total": run.total},
+    }
+
+
+@api.get("/v1/runs")
+def run_list(
+    request,
+    project: str = "",
+    environment: str = "",
+    status: str = "",
+    template: str = "",
+    since: str = "",
+    until: str = "",
+    page: int = 1,
+    page_size: int = 50,
+    format: str = "json",
+):
+    require(permissions.can_view(request.auth))
+    qs = selectors.run_history(
+        project=project or None,
+        environment=environment or None,
+        status=status or None,
+        template=template or None,
+        since=_when(since, end=False),
+        until=_when(until, end=True),
+    )
+    if format == "csv":
+        import csv
+
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="deploycheck-runs.csv"'
+        writer = csv.writer(response)
+        columns = ["id", "status", "template", "project", "environment", "version", "started_by", "started_at", "completed_at", "done", "total", "html_url"]
+        writer.writerow(columns)
+        for run in qs.iterator(chunk_size=500):
+            row = run_summary_json(request, run)
+            row["done"], row["total"] = row.pop("progress").values()
+            writer.writerow([row[c] if row[c] is not None else "" for c in columns])
+        return response
+    return paginate(request, qs, lambda r: run_summary_json(request, r), page, page_size)
+
+
+class VerifyIn(Schema):
+    items: list[int] | None = None
+
+
+@api.post("/v1/runs/{run_id}/verify", response={202: dict})
+def run_verify(request, run_id: int, payload: VerifyIn):
+    run = run_for(request, run_id)
+    require(permissions.can_work(request.auth), "Running verifications needs the member role.")
+    results = services.verification_enqueue(run=run, actor=request.auth, item_ids=payload.items)
+    return 202, {"queued": len(results), "results": [{"id": r.pk, "item": r.item_id, "kind": r.kind} for r in results]}
+
+
+@api.get("/v1/runs/{run_id}/export")
+def run_export(request, run_id: int, format: str = "md"):
+    from .. import reports
+
+    run = run_for(request, run_id)
+    if format not in reports.FORMATS:
+        raise RuleError(f"format is one of {', '.join(sorted(reports.FORMATS))}.")
+    content_type, render = reports.FORMATS[format]
+    body = render(run, base_url=request.build_absolute_uri("/").rstrip("/")) if format == "json" else render(run)
+    response = HttpResponse(body, content_type=content_type)
+    name = f"run-{run.pk}-{run.project.name}-{run.version_label}".replace(" ", "_").replace('"', "")
+    response["Content-Disposition"] = f'inline; filename="{name}.{format}"'
+    return response
