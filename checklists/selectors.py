@@ -95,3 +95,92 @@ def run_history(*, project=None, environment=None, status=None, template=None, s
     if until:
         qs = qs.filter(started_at__lte=until)
     return qs.order_by("-started_at", "-id")
+
+
+# --- The run page ---------------------------------------------------------------------------
+
+FILTERS = {
+    "all": "All",
+    "open": "Open",
+    "blocked": "Blocked",
+    "mine": "Mine",
+    "failing": "Failing checks",
+}
+
+
+def item_is_failing(item) -> bool:
+    v = getattr(item, "latest_verification", None)
+    return v is not None and v.status in (VerificationStatus.FAILED, VerificationStatus.ERROR)
+
+
+def item_matches(item, show: str, query: str, user) -> bool:
+    if show == "open" and item.state in (ItemState.DONE, ItemState.SKIPPED):
+        return False
+    if show == "blocked" and item.state != ItemState.BLOCKED:
+        return False
+    if show == "mine" and item.assignee_id != getattr(user, "pk", None):
+        return False
+    if show == "failing" and not item_is_failing(item):
+        return False
+    if query and query.lower() not in item.text.lower():
+        return False
+    return True
+
+
+def section_progress(items) -> dict[int | None, dict]:
+    progress: dict[int | None, dict] = {}
+    for item in items:
+        p = progress.setdefault(item.section_id, {"done": 0, "total": 0})
+        p["total"] += 1
+        if item.state in (ItemState.DONE, ItemState.SKIPPED):
+            p["done"] += 1
+    return progress
+
+
+def run_board(run: Run, *, user=None, show: str = "all", query: str = "") -> dict:
+    """Everything the run page shows, in a fixed number of queries however many items."""
+    from django.contrib.auth import get_user_model
+
+    items = run_items(run)
+    notes: dict[int | None, list] = {}
+    for note in run.notes.select_related("author").order_by("created_at", "id"):
+        notes.setdefault(note.item_id, []).append(note)
+    for item in items:
+        item.note_list = notes.get(item.pk, [])
+        item.failing = item_is_failing(item)
+    sections = list(run.sections.order_by("position"))
+    per_section = section_progress(items)
+    by_section: dict[int | None, list] = {}
+    for item in items:
+        if item_matches(item, show, query, user):
+            by_section.setdefault(item.section_id, []).append(item)
+    for section in sections:
+        section.visible_items = by_section.get(section.pk, [])
+        section.progress = per_section.get(section.pk, {"done": 0, "total": 0})
+        section.depth = 0
+    depth = {}
+    for section in sections:
+        section.depth = depth[section.pk] = depth.get(section.parent_id, -1) + 1
+    open_required = run_open_required(items)
+    return {
+        "items": items,
+        "root_items": by_section.get(None, []),
+        "sections": [s for s in sections if not s.roles],
+        "progress": run_progress(items),
+        "run_notes": notes.get(None, []),
+        "signoffs": run_signoffs(run),
+        "open_required": open_required,
+        "events": list(run.events.select_related("item").order_by("-at", "-id")[:30]),
+        "people": list(get_user_model().objects.filter(is_active=True).order_by("username").only("id", "username")),
+        "show": show if show in FILTERS else "all",
+        "query": query,
+        "filters": FILTERS,
+    }
+
+
+def run_changes_since(run: Run, revision: int) -> dict:
+    """What the poll sends: only the items changed after `revision`, with the totals."""
+    board = run_board(run)
+    changed = [i for i in board["items"] if i.revision > revision]
+    per_section = section_progress(board["items"])
+    return {**board, "changed": changed, "section_progress": per_section}

@@ -368,6 +368,20 @@ def _stale_approvals(run: Run, actor, *, item: RunItem) -> None:
         _event(run, Action.SIGNOFF_STALE, actor, item=item, before={"role": signoff.role, "user": signoff.user.get_username()})
 
 
+def _apply_state(run: Run, item: RunItem, state: str, reason: str, actor) -> None:
+    """Write one state change with its event; the caller holds the run and item locks."""
+    before = {"state": item.state, "reason": item.reason}
+    _bump(run)
+    item.state = state
+    item.reason = reason if ItemState.needs_reason(state) else ""
+    item.changed_by = actor
+    item.changed_by_name = actor_name(actor)
+    item.changed_at = timezone.now()
+    item.revision = run.revision
+    item.save(update_fields=["state", "reason", "changed_by", "changed_by_name", "changed_at", "revision"])
+    _event(run, Action.ITEM_STATE, actor, item=item, before=before, after={"state": item.state, "reason": item.reason})
+
+
 @transaction.atomic
 def run_item_set_state(*, item: RunItem, state: str, actor, reason: str = "") -> RunItem:
     if state not in ItemState.values:
@@ -382,16 +396,7 @@ def run_item_set_state(*, item: RunItem, state: str, actor, reason: str = "") ->
         raise RuleError(refusal, status=409)
     if item.state == state and item.reason == reason:
         return item
-    before = {"state": item.state, "reason": item.reason}
-    _bump(run)
-    item.state = state
-    item.reason = reason if ItemState.needs_reason(state) else ""
-    item.changed_by = actor
-    item.changed_by_name = actor_name(actor)
-    item.changed_at = timezone.now()
-    item.revision = run.revision
-    item.save(update_fields=["state", "reason", "changed_by", "changed_by_name", "changed_at", "revision"])
-    _event(run, Action.ITEM_STATE, actor, item=item, before=before, after={"state": item.state, "reason": item.reason})
+    _apply_state(run, item, state, reason, actor)
     if run.is_open:
         _stale_approvals(run, actor, item=item)
     return item
@@ -700,13 +705,7 @@ def verification_record(*, result_id: int, status: str, message: str, evidence: 
             after={"kind": result.kind, "status": status, "message": message[:500], "duration_ms": duration_ms},
         )
         if status == VerificationStatus.PASSED and item.state != ItemState.DONE and run.item_change_refusal(item) is None:
-            before = {"state": item.state, "reason": item.reason}
-            _bump(run)
-            item.state, item.reason = ItemState.DONE, ""
-            item.changed_by, item.changed_by_name, item.changed_at = None, VERIFICATION_ACTOR, timezone.now()
-            item.revision = run.revision
-            item.save(update_fields=["state", "reason", "changed_by", "changed_by_name", "changed_at", "revision"])
-            _event(run, Action.ITEM_STATE, None, item=item, before=before, after={"state": item.state, "reason": ""})
+            _apply_state(run, item, ItemState.DONE, "", None)
         if status == VerificationStatus.FAILED and item.required and run.is_open:
             _stale_approvals(run, None, item=item)
     return VerificationResult.objects.get(pk=result_id)
@@ -730,3 +729,32 @@ def verification_sweep() -> int:
         ):
             count += 1
     return count
+
+
+@transaction.atomic
+def section_skip(*, section: RunSection, reason: str, actor) -> int:
+    """Skip every open item of a section and its subsections with one reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RuleError("Say why the section is skipped: a reason is required.")
+    run = _lock_run(section.run_id)
+    ids, frontier = {section.pk}, [section.pk]
+    while frontier:
+        frontier = list(RunSection.objects.filter(parent_id__in=frontier).values_list("pk", flat=True))
+        ids.update(frontier)
+    items = list(
+        RunItem.objects.select_for_update()
+        .filter(run=run, section_id__in=ids)
+        .exclude(state__in=[ItemState.DONE, ItemState.SKIPPED])
+        .order_by("position")
+    )
+    if not items:
+        raise RuleError("Nothing left to skip in this section.")
+    refusal = next((run.item_change_refusal(i) for i in items if run.item_change_refusal(i)), None)
+    if refusal:
+        raise RuleError(refusal, status=409)
+    for item in items:
+        _apply_state(run, item, ItemState.SKIPPED, reason, actor)
+    if run.is_open:
+        _stale_approvals(run, actor, item=items[0])
+    return len(items)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import pages
+from .views import pages, runs
 
 app_name = "checklists"
 
@@ -9,5 +9,15 @@ urlpatterns = [
     path("templates/", pages.template_list, name="template-list"),
     path("templates/<int:pk>/", pages.template_detail, name="template-detail"),
     path("templates/<int:pk>/export.md", pages.template_export, name="template-export"),
-    path("runs/<int:pk>/", pages.run_detail, name="run-detail"),
+    path("runs/new", runs.run_start, name="run-start"),
+    path("runs/<int:pk>/", runs.run_detail, name="run-detail"),
+    path("runs/<int:pk>/poll", runs.run_poll, name="run-poll"),
+    path("runs/<int:pk>/items/<int:item_pk>/state", runs.item_state, name="item-state"),
+    path("runs/<int:pk>/items/<int:item_pk>/assign", runs.item_assign, name="item-assign"),
+    path("runs/<int:pk>/notes", runs.note_create, name="note-create"),
+    path("runs/<int:pk>/sections/<int:section_pk>/skip", runs.section_skip, name="section-skip"),
+    path("runs/<int:pk>/verify", runs.run_verify, name="run-verify"),
+    path("runs/<int:pk>/signoffs", runs.signoff_create, name="signoff-create"),
+    path("runs/<int:pk>/status", runs.run_status, name="run-status"),
+    path("runs/<int:pk>/report", runs.run_report, name="run-report"),
 ]

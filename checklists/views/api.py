@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
-from ninja import NinjaAPI, Schema
+from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
@@ -186,7 +186,7 @@ def template_import(request, payload: TemplateImportIn):
     require(permissions.can_manage_templates(request.auth), "Importing templates needs the lead role.")
     document = md.parse(payload.markdown)
     version = services.template_import(document, name=payload.name, actor=request.auth, source=payload.markdown)
-    return 201, template_json(version.template, version)
+    return Status(201, template_json(version.template, version))
 
 
 @api.get("/v1/templates")
@@ -250,7 +250,7 @@ def run_create(request, payload: RunIn):
             variables=_variable_inputs(payload.variables),
             idempotency_key=key,
         )
-    return (201 if created else 200), run_json(request, selectors.run_get(run.pk))
+    return Status(201 if created else 200, run_json(request, selectors.run_get(run.pk)))
 
 
 @api.get("/v1/runs/{run_id}")
@@ -296,7 +296,7 @@ def note_create(request, run_id: int, payload: NoteIn):
     require(permissions.can_work(request.auth), "Writing notes needs the member role.")
     item = get_object_or_404(RunItem, pk=payload.item, run=run) if payload.item else None
     note = services.note_add(run=run, body=payload.body, actor=request.auth, item=item)
-    return 201, {
+    return Status(201, {)
         "id": note.pk,
         "item": note.item_id,
         "author": note.author.get_username(),
@@ -328,7 +328,7 @@ def signoff_create(request, run_id: int, payload: SignoffIn):
         override_reason=payload.override_reason,
     )
     run.refresh_from_db()
-    return 201, {**signoff_json(signoff), "run_status": run.status}
+    return Status(201, {**signoff_json(signoff), "run_status": run.status})
 
 
 class StatusIn(Schema):
@@ -459,7 +459,7 @@ def run_verify(request, run_id: int, payload: VerifyIn):
     run = run_for(request, run_id)
     require(permissions.can_work(request.auth), "Running verifications needs the member role.")
     results = services.verification_enqueue(run=run, actor=request.auth, item_ids=payload.items)
-    return 202, {"queued": len(results), "results": [{"id": r.pk, "item": r.item_id, "kind": r.kind} for r in results]}
+    return Status(202, {"queued": len(results), "results": [{"id": r.pk, "item": r.item_id, "kind": r.kind} for r in results]})
 
 
 @api.get("/v1/runs/{run_id}/export")

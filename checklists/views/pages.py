@@ -45,14 +45,3 @@ def template_export(request, pk):
     return response
 
 
-def run_detail(request, pk):
-    _require(permissions.can_view(request.user))
-    run = selectors.run_get(pk)
-    if run is None:
-        raise Http404
-    items = selectors.run_items(run)
-    return render(
-        request,
-        "checklists/run_detail.html",
-        {"run": run, "items": items, "progress": selectors.run_progress(items)},
-    )

@@ -1,0 +1,312 @@
+"""The run page and everything done on it. Thin: permit, call a service, render a partial.
+
+Every action works as a plain form post (redirect back) and as an htmx request (the changed
+item's partial, plus out-of-band progress). Refusals come back as a message in place.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.html import escape
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
+
+from .. import permissions, reports, selectors, services
+from ..models import Environment, Project, RuleError, Run, RunItem, RunSection, TemplateVersion
+from ..selectors import run_board
+
+TEMPLATE = "checklists/run_detail.html"
+
+
+def _run_or_404(pk: int) -> Run:
+    run = selectors.run_get(pk)
+    if run is None:
+        raise Http404
+    return run
+
+
+def _require(allowed: bool, message: str = "You are not allowed to do that."):
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def _refusal(request, run: Run, message: str, status: int, *, item: RunItem | None = None):
+    """A refusal shows up where the user acted; without htmx it becomes a flash message."""
+    if request.htmx:
+        response = HttpResponse(f'<p class="refusal" role="alert">{escape(message)}</p>', status=status)
+        target = f"#item-{item.pk} .item-error" if item is not None else "#flash"
+        return reswap(retarget(response, target), "innerHTML")
+    messages.error(request, message)
+    url = run.get_absolute_url() + (f"#item-{item.pk}" if item is not None else "")
+    return redirect(url)
+
+
+def _item_response(request, run: Run, item: RunItem):
+    """The changed item, and out of band the progress it moved."""
+    if not request.htmx:
+        return redirect(run.get_absolute_url() + f"#item-{item.pk}")
+    run.refresh_from_db()
+    board = run_board(run, user=request.user)
+    fresh = next(i for i in board["items"] if i.pk == item.pk)
+    context = {**board, "run": run, "item": fresh, "changed": [], "can": _abilities(request.user, run)}
+    return render(request, "checklists/run_detail.html#item-response", context)
+
+
+def _abilities(user, run: Run) -> dict:
+    return {
+        "work": permissions.can_work(user) and not run.is_ended,
+        "lead": permissions.can_lead(user),
+        "sign": permissions.can_lead(user) or any(permissions.holds_role(user, r) for r in run.required_roles),
+    }
+
+
+@require_GET
+def run_detail(request, pk):
+    _require(permissions.can_view(request.user))
+    run = _run_or_404(pk)
+    board = run_board(run, user=request.user, show=request.GET.get("show", "all"), query=request.GET.get("q", "").strip())
+    context = {**board, "run": run, "can": _abilities(request.user, run), "decisions": services.run_current_decisions(run)}
+    if request.htmx and request.htmx.target == "run-body":
+        return render(request, f"{TEMPLATE}#run-body", context)
+    return render(request, TEMPLATE, context)
+
+
+@require_GET
+def run_poll(request, pk):
+    """Cheap when idle: one indexed query and an empty 204 when nothing changed."""
+    _require(permissions.can_view(request.user))
+    try:
+        known = int(request.GET.get("rev", "0"))
+    except ValueError:
+        known = 0
+    current = Run.objects.filter(pk=pk).values_list("revision", flat=True).first()
+    if current is None:
+        raise Http404
+    if current == known:
+        return HttpResponse(status=204)
+    run = _run_or_404(pk)
+    changes = selectors.run_changes_since(run, known)
+    context = {**changes, "run": run, "can": _abilities(request.user, run), "decisions": services.run_current_decisions(run)}
+    return render(request, f"{TEMPLATE}#poll-response", context)
+
+
+def _item(run: Run, item_pk: int) -> RunItem:
+    return get_object_or_404(RunItem, pk=item_pk, run=run)
+
+
+@require_POST
+def item_state(request, pk, item_pk):
+    run = _run_or_404(pk)
+    item = _item(run, item_pk)
+    if not permissions.can_work(request.user):
+        return _refusal(request, run, "Ticking items needs the member role.", 403, item=item)
+    try:
+        services.run_item_set_state(item=item, state=request.POST.get("state", ""), actor=request.user, reason=request.POST.get("reason", ""))
+    except RuleError as exc:
+        return _refusal(request, run, exc.message, exc.status, item=item)
+    return _item_response(request, run, item)
+
+
+@require_POST
+def item_assign(request, pk, item_pk):
+    run = _run_or_404(pk)
+    item = _item(run, item_pk)
+    if not permissions.can_work(request.user):
+        return _refusal(request, run, "Assigning items needs the member role.", 403, item=item)
+    username = request.POST.get("assignee", "").strip()
+    try:
+        if username == "me":
+            assignee = request.user
+        else:
+            assignee = services.user_by_name(username) if username else None
+        services.run_item_assign(item=item, assignee=assignee, actor=request.user)
+    except RuleError as exc:
+        return _refusal(request, run, exc.message, exc.status, item=item)
+    return _item_response(request, run, item)
+
+
+@require_POST
+def note_create(request, pk):
+    run = _run_or_404(pk)
+    item = _item(run, int(request.POST["item"])) if request.POST.get("item", "").isdigit() else None
+    if not permissions.can_work(request.user):
+        return _refusal(request, run, "Writing notes needs the member role.", 403, item=item)
+    try:
+        services.note_add(run=run, body=request.POST.get("body", ""), actor=request.user, item=item)
+    except RuleError as exc:
+        return _refusal(request, run, exc.message, exc.status, item=item)
+    if item is not None:
+        return _item_response(request, run, item)
+    if request.htmx:
+        run.refresh_from_db()
+        context = {"run": run, "run_notes": list(run.notes.filter(item=None).select_related("author")), "can": _abilities(request.user, run)}
+        return render(request, f"{TEMPLATE}#run-notes", context)
+    return redirect(run.get_absolute_url() + "#notes")
+
+
+@require_POST
+def section_skip(request, pk, section_pk):
+    run = _run_or_404(pk)
+    section = get_object_or_404(RunSection, pk=section_pk, run=run)
+    if not permissions.can_work(request.user):
+        return _refusal(request, run, "Skipping needs the member role.", 403)
+    try:
+        count = services.section_skip(section=section, reason=request.POST.get("reason", ""), actor=request.user)
+    except RuleError as exc:
+        return _refusal(request, run, exc.message, exc.status)
+    messages.success(request, f"Skipped {count} item(s) in “{section.title}”.")
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return redirect(run.get_absolute_url() + f"#section-{section.pk}")
+
+
+@require_POST
+def run_verify(request, pk):
+    run = _run_or_404(pk)
+    if not permissions.can_work(request.user):
+        return _refusal(request, run, "Running verifications needs the member role.", 403)
+    ids = [int(v) for v in request.POST.getlist("item") if v.isdigit()]
+    section_id = request.POST.get("section", "")
+    if section_id.isdigit():
+        ids = list(run.items.filter(section_id=int(section_id)).values_list("pk", flat=True)) or [-1]
+    item = run.items.filter(pk=ids[0]).first() if len(ids) == 1 else None
+    try:
+        results = services.verification_enqueue(run=run, actor=request.user, item_ids=ids or None)
+    except RuleError as exc:
+        return _refusal(request, run, exc.message, exc.status, item=item)
+    if item is not None:
+        return _item_response(request, run, item)
+    messages.info(request, f"Queued {len(results)} verification(s).")
+    if request.htmx:
+        response = HttpResponse(f'<p class="flash info">Queued {len(results)} verification(s); results appear as they finish.</p>')
+        return reswap(retarget(response, "#flash"), "innerHTML")
+    return redirect(run.get_absolute_url())
+
+
+@require_POST
+def signoff_create(request, pk):
+    run = _run_or_404(pk)
+    try:
+        services.signoff_record(
+            run=run,
+            actor=request.user,
+            decision=request.POST.get("decision", ""),
+            role=request.POST.get("role", ""),
+            comment=request.POST.get("comment", ""),
+            override_reason=request.POST.get("override_reason", ""),
+        )
+    except RuleError as exc:
+        message = exc.message
+        if exc.detail:
+            titles = "; ".join(d["title"] for d in exc.detail[:8])
+            more = f" and {len(exc.detail) - 8} more" if len(exc.detail) > 8 else ""
+            message += f" Still open: {titles}{more}."
+        return _refusal(request, run, message, exc.status)
+    messages.success(request, "Sign-off recorded.")
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return redirect(run.get_absolute_url() + "#signoff")
+
+
+@require_POST
+def run_status(request, pk):
+    run = _run_or_404(pk)
+    if not permissions.can_lead(request.user):
+        return _refusal(request, run, "Aborting a run or recording a rollback needs the lead role.", 403)
+    try:
+        services.run_set_status(run=run, status=request.POST.get("status", ""), reason=request.POST.get("reason", ""), actor=request.user)
+    except RuleError as exc:
+        return _refusal(request, run, exc.message, exc.status)
+    messages.success(request, "Run status recorded.")
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return redirect(run.get_absolute_url())
+
+
+@require_GET
+def run_report(request, pk):
+    """The printable report, or a download in md/json/csv."""
+    _require(permissions.can_view(request.user))
+    run = _run_or_404(pk)
+    fmt = request.GET.get("format")
+    if fmt in reports.FORMATS:
+        content_type, render_report = reports.FORMATS[fmt]
+        body = render_report(run, base_url=request.build_absolute_uri("/").rstrip("/")) if fmt == "json" else render_report(run)
+        response = HttpResponse(body, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.{fmt}"'
+        return response
+    board = run_board(run)
+    return render(request, "checklists/run_report.html", {**board, "run": run, "decisions": services.run_current_decisions(run)})
+
+
+@require_http_methods(["GET", "POST"])
+def run_start(request):
+    _require(permissions.can_start_run(request.user), "Starting a run needs the member role.")
+    templates = selectors.template_list()
+    version_id = request.POST.get("version") or request.GET.get("version")
+    template_id = request.POST.get("template") or request.GET.get("template")
+    chosen = None
+    if version_id and version_id.isdigit():
+        chosen = TemplateVersion.objects.select_related("template").filter(pk=int(version_id)).first()
+    elif template_id and template_id.isdigit():
+        chosen = next((t.latest for t in templates if t.pk == int(template_id)), None)
+    environment = None
+    project_name = (request.POST.get("project") or request.GET.get("project") or "").strip()
+    environment_name = (request.POST.get("environment") or request.GET.get("environment") or "").strip()
+    if project_name and environment_name:
+        environment = Environment.objects.filter(project__name=project_name, name=environment_name).prefetch_related("variables").first()
+    error = None
+    if request.method == "POST" and request.POST.get("confirm"):
+        names = request.POST.getlist("var_name")
+        values = request.POST.getlist("var_value")
+        secret_flags = set(request.POST.getlist("var_secret"))
+        variables = []
+        for index, (name, value) in enumerate(zip(names, values)):
+            name = name.strip()
+            if not name:
+                continue
+            keep_secret = str(index) in secret_flags
+            if keep_secret and value == "" and environment is not None:
+                # An untouched secret field keeps the environment's value: it is never sent to the browser.
+                continue
+            variables.append(services.VariableInput(name, value, keep_secret))
+        try:
+            if chosen is None:
+                raise RuleError("Choose a template.")
+            env = services.environment_get_or_create(project_name, environment_name)
+            run, _ = services.run_start(
+                version=chosen, environment=env, version_label=request.POST.get("version_label", ""), actor=request.user, variables=variables
+            )
+        except RuleError as exc:
+            error = exc.message
+        except Exception as exc:  # a bad variable name fails full_clean
+            from django.core.exceptions import ValidationError
+
+            if not isinstance(exc, ValidationError):
+                raise
+            error = "Variable names may hold letters, digits, - and _ only."
+        else:
+            messages.success(request, "Run started. Good luck with the launch.")
+            return redirect(run.get_absolute_url())
+    context = {
+        "templates": templates,
+        "chosen": chosen,
+        "projects": list(Project.objects.prefetch_related("environments")),
+        "project_name": project_name,
+        "environment_name": environment_name,
+        "environment": environment,
+        "variables": list(environment.variables.all()) if environment else [],
+        "version_label": request.POST.get("version_label", ""),
+        "error": error,
+    }
+    return render(request, "checklists/run_start.html", context, status=400 if error else 200)
+
