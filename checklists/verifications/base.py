@@ -95,21 +95,24 @@ def literal_parts(value: str) -> list[str]:
 
 
 def check_keys(kind: str, params: Mapping[str, str], keys: Mapping[str, str | None], required) -> dict[str, str]:
-    """Lower-case the keys, strip the values, refuse unknown, missing and empty ones."""
+    """Lower-case the keys, strip the values, refuse unknown, missing and empty ones.
+
+    Messages leave out the kind: the Markdown importer puts "http check:" in front.
+    """
     clean: dict[str, str] = {}
     for raw_key, raw_value in params.items():
         key = str(raw_key).strip().lower()
         if key not in keys:
-            raise ParamError(f"{kind}: unknown key {key!r}; allowed keys: {', '.join(keys)}")
+            raise ParamError(f"unknown key {key!r}; {kind} checks take {', '.join(keys)}")
         if key in clean:
-            raise ParamError(f"{kind}: key {key!r} is given twice")
+            raise ParamError(f"key {key!r} is given twice")
         value = str(raw_value).strip()
         if not value:
             raise ParamError(f"{key}: empty value")
         clean[key] = value
     for key in required:
         if key not in clean:
-            raise ParamError(f"{kind}: missing required key {key!r}")
+            raise ParamError(f"missing required key {key!r}")
     return clean
 
 
@@ -195,7 +198,7 @@ def clean_url(key: str, value: str, schemes=("http", "https")) -> str:
     only = f"{key}: only {wanted} URLs are allowed, not {value!r}" if len(schemes) > 1 else (
         f"{key}: must be an {schemes[0]}:// URL, not {value!r}"
     )
-    if any(ch.isspace() for ch in value):
+    if any(ch.isspace() for part in literal_parts(value) for ch in part):
         raise ParamError(f"{key}: a URL cannot contain spaces ({value!r})")
     if has_placeholder(value):
         prefix = literal_prefix(value).lower()

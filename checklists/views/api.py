@@ -296,13 +296,16 @@ def note_create(request, run_id: int, payload: NoteIn):
     require(permissions.can_work(request.auth), "Writing notes needs the member role.")
     item = get_object_or_404(RunItem, pk=payload.item, run=run) if payload.item else None
     note = services.note_add(run=run, body=payload.body, actor=request.auth, item=item)
-    return Status(201, {)
-        "id": note.pk,
-        "item": note.item_id,
-        "author": note.author.get_username(),
-        "body": note.body,
-        "at": note.created_at.isoformat(),
-    }
+    return Status(
+        201,
+        {
+            "id": note.pk,
+            "item": note.item_id,
+            "author": note.author.get_username(),
+            "body": note.body,
+            "at": note.created_at.isoformat(),
+        },
+    )
 
 
 
