@@ -1,0 +1,143 @@
+"""`tls`: the certificate verifies for the host and does not expire within `min_days`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from . import net
+from .base import CheckContext, Outcome, check_keys, clean_host, clean_int, clean_port, failed, passed
+
+KIND = "tls"
+KEYS: dict[str, str | None] = {"host": None, "port": "443", "min_days": "30"}
+REQUIRED = frozenset({"host"})
+DAY = 86400
+
+
+def validate(params: dict[str, str]) -> dict[str, str]:
+    clean = check_keys(KIND, params, KEYS, REQUIRED)
+    clean["host"] = clean_host("host", clean["host"])
+    if "port" in clean:
+        clean["port"] = clean_port("port", clean["port"])
+    if "min_days" in clean:
+        clean["min_days"] = clean_int("min_days", clean["min_days"], 0, 3650)
+    return clean
+
+
+def _handshake(address: str, host: str, port: int, deadline: net.Deadline, verify: bool) -> bytes:
+    sock = net.connect(address, port, deadline)
+    try:
+        sock.settimeout(deadline.timeout())
+        with net.tls_context(verify).wrap_socket(sock, server_hostname=host) as tls:
+            return tls.getpeercert(binary_form=True)
+    finally:
+        sock.close()
+
+
+def run(params: dict[str, str], ctx: CheckContext) -> Outcome:
+    host, port, min_days = params["host"], int(params["port"]), int(params["min_days"])
+    where = f"{host}:{port}"
+    # Resolve once: the second, unverified handshake must reach the very address we checked.
+    address = str(net.resolve_checked(host, ctx.deadline)[0])
+    error = None
+    try:
+        der = _handshake(address, host, port, ctx.deadline, verify=True)
+    except ssl.SSLCertVerificationError as exc:
+        error = exc.verify_message or str(exc)
+        # Python keeps no certificate from a failed handshake: fetch it again, unverified,
+        # only to explain what is wrong with it.
+        try:
+            der = _handshake(address, host, port, ctx.deadline, verify=False)
+        except (ssl.SSLError, OSError) as again:
+            return failed(f"{where}: certificate verify failed ({error}); it could not be read ({again})",
+                          verified=False, error=error)
+    except ssl.SSLError as exc:
+        if ctx.deadline.expired:
+            raise ctx.deadline.exceeded(f"no TLS handshake with {where}") from None
+        return failed(f"{where}: TLS handshake failed ({exc.reason or exc})", verified=False, error=str(exc))
+    except (TimeoutError, OSError) as exc:
+        if ctx.deadline.expired or isinstance(exc, TimeoutError):
+            raise ctx.deadline.exceeded(f"no TLS handshake with {where}") from None
+        return failed(f"{where}: TLS handshake failed ({exc})", verified=False, error=str(exc))
+
+    facts = describe(x509.load_der_x509_certificate(der))
+    now = dt.datetime.now(dt.timezone.utc)
+    seconds_left = (facts.pop("_not_after") - now).total_seconds()
+    not_before = facts.pop("_not_before")
+    days_left = int(seconds_left / DAY)
+    evidence = {**facts, "days_left": days_left, "verified": error is None, "error": error}
+
+    if error is None:
+        if days_left < min_days:
+            return failed(f"{where}: expires in {_days(days_left)}, fewer than {min_days} "
+                          f"(on {facts['not_after'][:10]})", **evidence)
+        return passed(f"{where}: valid for another {_days(days_left)} (until {facts['not_after'][:10]}), "
+                      f"issued by {facts['issuer']}", **evidence)
+
+    reasons = []
+    if seconds_left < 0:
+        ago = int(-seconds_left / DAY)
+        when = f"{_days(ago)} ago" if ago else "less than a day ago"
+        reasons.append(f"certificate expired {when} (on {facts['not_after'][:10]})")
+    if not_before > now:
+        reasons.append(f"certificate is not valid before {not_before.isoformat()}")
+    names = facts["sans"] or ([facts["subject"]] if facts["subject"] else [])
+    if not matches(host, facts["sans"]):
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        reasons.append(f"certificate is for {shown or 'no host name'}, not {host}")
+    if not reasons:
+        reasons.append(f"certificate is not trusted: {error} (issuer: {facts['issuer']})")
+    return failed(f"{where}: " + "; ".join(reasons), **evidence)
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if abs(n) == 1 else f"{n} days"
+
+
+def _name(name: x509.Name) -> str:
+    cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if cns:
+        return str(cns[0].value)
+    return name.rfc4514_string()
+
+
+def describe(cert: x509.Certificate) -> dict:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        sans = [*ext.get_values_for_type(x509.DNSName), *map(str, ext.get_values_for_type(x509.IPAddress))]
+    except x509.ExtensionNotFound:
+        sans = []
+    return {
+        "subject": _name(cert.subject),
+        "sans": sans,
+        "issuer": _name(cert.issuer),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "_not_after": cert.not_valid_after_utc,
+        "_not_before": cert.not_valid_before_utc,
+    }
+
+
+def matches(host: str, sans: list[str]) -> bool:
+    """RFC 6125 matching, only to explain a failure (OpenSSL already decided)."""
+    host = host.lower().rstrip(".")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    for name in sans:
+        name = name.lower().rstrip(".")
+        if ip is not None:
+            try:
+                if ipaddress.ip_address(name) == ip:
+                    return True
+            except ValueError:
+                continue
+        elif name == host:
+            return True
+        elif name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]:
+            return True
+    return False
