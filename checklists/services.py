@@ -582,9 +582,11 @@ class QueueUnavailable(RuleError):
 def _check_timeout(item) -> float:
     from django.conf import settings
 
+    from .verifications import registry
+
     try:
-        return float(item.check_params.get("timeout") or settings.DEPLOYCHECK_CHECK_TIMEOUT)
-    except (TypeError, ValueError):
+        return registry.timeout_for(item.check_kind, item.check_params)
+    except (ValueError, registry.ParamError):  # a `{{ timeout }}` placeholder: the default bounds the wait
         return settings.DEPLOYCHECK_CHECK_TIMEOUT
 
 

@@ -1,14 +1,18 @@
 from django.urls import path
 
-from .views import pages, runs
+from .views import pages, runs, templates
 
 app_name = "checklists"
 
 urlpatterns = [
     path("", pages.dashboard, name="dashboard"),
-    path("templates/", pages.template_list, name="template-list"),
-    path("templates/<int:pk>/", pages.template_detail, name="template-detail"),
-    path("templates/<int:pk>/export.md", pages.template_export, name="template-export"),
+    path("history/", pages.history, name="history"),
+    path("templates/", templates.template_list, name="template-list"),
+    path("templates/import", templates.template_import, name="template-import"),
+    path("templates/<int:pk>/", templates.template_detail, name="template-detail"),
+    path("templates/<int:pk>/edit", templates.template_edit, name="template-edit"),
+    path("templates/<int:pk>/archive", templates.template_archive, name="template-archive"),
+    path("templates/<int:pk>/export.md", templates.template_export, name="template-export"),
     path("runs/new", runs.run_start, name="run-start"),
     path("runs/<int:pk>/", runs.run_detail, name="run-detail"),
     path("runs/<int:pk>/poll", runs.run_poll, name="run-poll"),

@@ -203,6 +203,8 @@ def _parse_nets(values: list[str]) -> list:
 DEPLOYCHECK_CHECK_DENY_NETS = _parse_nets(list(BUILTIN_DENY_NETS) + env_list("DEPLOYCHECK_CHECK_DENY_NETS"))
 DEPLOYCHECK_CHECK_TIMEOUT = float(os.environ.get("DEPLOYCHECK_CHECK_TIMEOUT", "10"))
 DEPLOYCHECK_CA_BUNDLE = os.environ.get("DEPLOYCHECK_CA_BUNDLE", "")
+# Resolvers for checks' name lookups (host[:port], comma-separated); empty: the system's.
+DEPLOYCHECK_CHECK_NAMESERVERS = env_list("DEPLOYCHECK_CHECK_NAMESERVERS")
 DEPLOYCHECK_S3_ENDPOINT_URL = os.environ.get("DEPLOYCHECK_S3_ENDPOINT_URL", "")
 DEPLOYCHECK_BACKUP_ROOTS = [
     os.path.realpath(p) for p in os.environ.get("DEPLOYCHECK_BACKUP_ROOTS", "").split(os.pathsep) if p.strip()

@@ -1,12 +1,17 @@
-"""Pages: thin views that read through selectors and change through services."""
+"""Overview pages: the dashboard and the deployment history for managers."""
+
+from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_GET
 
-from .. import permissions, selectors, services
+from .. import permissions, selectors
 from ..choices import RunStatus
-from ..models import ChecklistTemplate, Run
+from ..models import Environment, Project
 
 
 def _require(allowed: bool):
@@ -14,34 +19,70 @@ def _require(allowed: bool):
         raise PermissionDenied
 
 
+@require_GET
 def dashboard(request):
     _require(permissions.can_view(request.user))
     active = list(selectors.run_history(status=RunStatus.IN_PROGRESS)[:50])
-    recent = list(selectors.run_history(status=RunStatus.COMPLETED)[:10])
-    return render(request, "checklists/dashboard.html", {"active": active, "recent": recent})
+    recent = list(selectors.run_history(status=RunStatus.COMPLETED).order_by("-completed_at")[:10])
+    failing = list(selectors.failing_verifications()[:20])
+    return render(
+        request,
+        "checklists/dashboard.html",
+        {"active": active, "recent": recent, "failing": failing, "can_start": permissions.can_start_run(request.user)},
+    )
 
 
-def template_list(request):
-    _require(permissions.can_view(request.user))
-    return render(request, "checklists/template_list.html", {"templates": selectors.template_list()})
+@require_GET
+def history(request):
+    """Every run, filtered; with totals, a chart per week and CSV export."""
+    _require(permissions.can_view_reports(request.user))
+    filters = {
+        "project": request.GET.get("project", "").strip(),
+        "environment": request.GET.get("environment", "").strip(),
+        "status": request.GET.get("status", "").strip(),
+        "template": request.GET.get("template", "").strip(),
+        "since": request.GET.get("since", "").strip(),
+        "until": request.GET.get("until", "").strip(),
+    }
+    since, until = parse_date(filters["since"] or "") if filters["since"] else None, parse_date(filters["until"] or "") if filters["until"] else None
+    qs = selectors.run_history(
+        project=filters["project"] or None,
+        environment=filters["environment"] or None,
+        status=filters["status"] or None,
+        template=filters["template"] or None,
+        since=since,
+        until=until,
+    )
+    if request.GET.get("format") == "csv":
+        from .api import run_summary_json
 
+        import csv
 
-def template_detail(request, pk):
-    _require(permissions.can_view(request.user))
-    template = get_object_or_404(ChecklistTemplate, pk=pk)
-    version = template.latest_version()
-    if version is None:
-        raise Http404
-    document = services.version_document(version)
-    return render(request, "checklists/template_detail.html", {"template": template, "version": version, "document": document})
-
-
-def template_export(request, pk):
-    _require(permissions.can_view(request.user))
-    template = get_object_or_404(ChecklistTemplate, pk=pk)
-    version = template.latest_version()
-    response = HttpResponse(services.template_export(version), content_type="text/markdown; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{template.slug}.md"'
-    return response
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="deploycheck-history.csv"'
+        writer = csv.writer(response)
+        columns = ["id", "status", "template", "project", "environment", "version", "started_by", "started_at", "completed_at"]
+        writer.writerow(columns)
+        for run in qs.iterator(chunk_size=500):
+            row = run_summary_json(request, run)
+            writer.writerow([row[c] or "" for c in columns])
+        return response
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    stats = selectors.history_stats(qs)
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "checklists/history.html",
+        {
+            "page": page,
+            "filters": filters,
+            "stats": stats,
+            "query": query.urlencode(),
+            "statuses": RunStatus.choices,
+            "projects": Project.objects.order_by("name").values_list("name", flat=True),
+            "environments": Environment.objects.order_by("name").values_list("name", flat=True).distinct(),
+        },
+    )
 
 

@@ -8,7 +8,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("template")
-        parser.add_argument("--version", type=int, help="A version number (default: the latest).")
+        parser.add_argument("--template-version", dest="version", type=int, help="A version number (default: the latest).")
 
     def handle(self, *args, template, version, **options):
         found = selectors.template_get(template)

@@ -16,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("--as-run", action="store_true", help="Import a filled-in checklist as a past run.")
         parser.add_argument("--project")
         parser.add_argument("--environment")
-        parser.add_argument("--version", dest="version_label", default="imported", help="Version label of the run.")
+        parser.add_argument("--run-version", dest="version_label", default="imported", help="Version label of the imported run.")
         parser.add_argument("--user", help="Who the import is recorded as (default: the first superuser).")
 
     def handle(self, *args, file, name, as_run, project, environment, version_label, user, **options):

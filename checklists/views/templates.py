@@ -1,0 +1,172 @@
+"""Template pages: list, detail, import with a preview, the editor, export, archive."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from .. import editor, permissions, selectors, services
+from .. import markdown as md
+from ..models import ChecklistTemplate, RuleError
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+
+def _require(allowed: bool, message: str = "You are not allowed to do that."):
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+def _preview(text: str) -> dict:
+    """Parse without saving: counts, outline, checks and the first error with its line."""
+    try:
+        document = md.parse(text)
+    except md.ParseError as exc:
+        return {"error": str(exc), "error_line": exc.line}
+    nodes = editor.outline(document)
+    suggestions = editor.suggestions(document)
+    editor.prepare_forms(nodes, suggestions)
+    return {
+        "document": document,
+        "nodes": nodes,
+        "suggestions": suggestions,
+        "kinds": editor.KINDS,
+        "counts": {"items": document.item_count, "sections": document.section_count, "checks": document.check_count},
+        "roles": document.roles,
+    }
+
+
+@require_GET
+def template_list(request):
+    _require(permissions.can_view(request.user))
+    archived = request.GET.get("archived") == "1"
+    return render(
+        request,
+        "checklists/template_list.html",
+        {"templates": selectors.template_list(include_archived=archived), "archived": archived, "can_manage": permissions.can_manage_templates(request.user)},
+    )
+
+
+@require_GET
+def template_detail(request, pk):
+    _require(permissions.can_view(request.user))
+    template = get_object_or_404(ChecklistTemplate, pk=pk)
+    number = request.GET.get("version")
+    version = template.versions.filter(number=int(number)).first() if number and number.isdigit() else template.latest_version()
+    if version is None:
+        raise Http404
+    document = services.version_document(version)
+    return render(
+        request,
+        "checklists/template_detail.html",
+        {
+            "template": template,
+            "version": version,
+            "versions": list(template.versions.order_by("-number").select_related("created_by")),
+            "nodes": editor.outline(document),
+            "document": document,
+            "can_manage": permissions.can_manage_templates(request.user),
+            "can_start": permissions.can_start_run(request.user),
+        },
+    )
+
+
+@require_GET
+def template_export(request, pk):
+    _require(permissions.can_view(request.user))
+    template = get_object_or_404(ChecklistTemplate, pk=pk)
+    number = request.GET.get("version")
+    version = template.versions.filter(number=int(number)).first() if number and number.isdigit() else template.latest_version()
+    if version is None:
+        raise Http404
+    response = HttpResponse(services.template_export(version), content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{template.slug}-v{version.number}.md"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def template_import(request):
+    """Upload or paste; preview first; save only on confirm, in one transaction."""
+    _require(permissions.can_manage_templates(request.user), "Importing templates needs the lead role.")
+    text = request.POST.get("markdown", "")
+    name = request.POST.get("name", "").strip()
+    upload = request.FILES.get("file")
+    error = None
+    if upload is not None:
+        if upload.size > MAX_UPLOAD_BYTES:
+            error = f"The file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB."
+        else:
+            try:
+                text = md.decode(upload.read())
+            except md.ParseError as exc:
+                error = f"{upload.name}: {exc}"
+            name = name or upload.name.rsplit(".", 1)[0]
+    context = {"markdown": text, "name": name, "error": error}
+    if request.method == "POST" and error is None:
+        preview = _preview(text)
+        context.update(preview)
+        if request.POST.get("save") and "error" not in preview:
+            try:
+                version = services.template_import(preview["document"], name=name or None, actor=request.user, source=text)
+            except RuleError as exc:
+                context["error"] = exc.message
+            else:
+                messages.success(request, f"Imported “{version.template.name}”: {version.item_count} items.")
+                return redirect(version.template)
+    if request.htmx and request.POST.get("preview_only"):
+        return render(request, "checklists/template_import.html#preview", context)
+    status = 400 if context.get("error") and request.method == "POST" else 200
+    return render(request, "checklists/template_import.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def template_edit(request, pk):
+    """Edit the Markdown, or use the outline's buttons; saving makes a new version."""
+    _require(permissions.can_manage_templates(request.user), "Editing templates needs the lead role.")
+    template = get_object_or_404(ChecklistTemplate, pk=pk)
+    version = template.latest_version()
+    text = request.POST["markdown"] if "markdown" in request.POST else services.template_export(version)
+    edit_error = None
+    op = request.POST.get("op", "")
+    if op:
+        action, _, key = op.partition(":")
+        try:
+            document = md.parse(text)
+            document = editor.apply(
+                document,
+                action,
+                key,
+                text=request.POST.get(f"text-{key}", request.POST.get("text", "")),
+                kind=request.POST.get(f"kind-{key}", ""),
+                params=request.POST.get(f"params-{key}", ""),
+            )
+            text = md.render(document)
+        except md.ParseError as exc:
+            edit_error = f"Fix the Markdown first: {exc}"
+        except editor.EditError as exc:
+            edit_error = str(exc)
+    preview = _preview(text)
+    context = {"template": template, "version": version, "markdown": text, "edit_error": edit_error, **preview}
+    if request.POST.get("save") and not op:
+        if "error" in preview:
+            context["edit_error"] = "Nothing saved: " + preview["error"]
+        else:
+            new = services.template_version_create(template, preview["document"], actor=request.user, name=request.POST.get("name") or None)
+            messages.success(request, f"Saved version {new.number}. Runs already started keep the version they began with.")
+            return redirect(template)
+    if request.htmx:
+        return render(request, "checklists/template_edit.html#editor", context)
+    return render(request, "checklists/template_edit.html", context)
+
+
+@require_POST
+def template_archive(request, pk):
+    _require(permissions.can_manage_templates(request.user), "Archiving templates needs the lead role.")
+    template = get_object_or_404(ChecklistTemplate, pk=pk)
+    archive = request.POST.get("archive", "1") == "1"
+    services.template_archive(template, actor=request.user, archived=archive)
+    messages.success(request, f"“{template.name}” {'archived' if archive else 'restored'}. Its past runs are unchanged.")
+    return redirect(template)
