@@ -18,7 +18,9 @@ def database_ready() -> str | None:
 
 
 def broker_ready() -> str | None:
-    url = settings.CELERY_BROKER_URL
+    from deploycheck.celery import app
+
+    url = app.conf.broker_url or settings.CELERY_BROKER_URL
     if url.startswith("filesystem://"):
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
         return None if os.access(folder, os.W_OK) else f"broker: {folder} is not writable"

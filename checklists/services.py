@@ -633,9 +633,11 @@ def verification_enqueue(*, run: Run, actor, item_ids: list[int] | None = None) 
         ]
     published = []
     try:
-        for result in results:
-            verification_run.apply_async(args=[result.pk], retry=False)
-            published.append(result.pk)
+        # A fresh connection each time: a pooled one may still point at a broker that went away.
+        with verification_run.app.connection_for_write() as connection:
+            for result in results:
+                verification_run.apply_async(args=[result.pk], retry=False, connection=connection)
+                published.append(result.pk)
     except Exception as exc:
         # The broker went away between the ping and the publish: take back what never left.
         VerificationResult.objects.filter(pk__in=[r.pk for r in results]).exclude(pk__in=published).filter(

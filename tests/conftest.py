@@ -116,3 +116,117 @@ def small_template(db, lead):
     from checklists import services
 
     return services.template_import(md.parse(SMALL_CHECKLIST), actor=lead, source=SMALL_CHECKLIST)
+
+
+# --- Real servers and a real worker ---------------------------------------------------------
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@pytest.fixture
+def broker_at():
+    """Point the Celery app (and /readyz) at another broker for one test."""
+    from deploycheck.celery import app
+
+    original = app.conf.broker_url
+
+    def point(url: str):
+        app.conf.broker_url = url
+
+    yield point
+    app.conf.broker_url = original
+
+
+@pytest.fixture
+def throwaway_redis(tmp_path):
+    """A Redis of the test's own, so a fault test can stop it without touching the shared one."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed (.ci/run installs it)")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+
+    class Server:
+        url = f"redis://127.0.0.1:{port}/0"
+
+        def stop(self):
+            process.terminate()
+            process.wait(timeout=10)
+
+    yield Server()
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def test_database_url() -> str:
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    return f"postgres://{settings_dict['USER'] or 'postgres'}@{settings_dict['HOST'] or '127.0.0.1'}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+
+
+test_database_url.__test__ = False
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real worker, started plainly as an operator would, on the test database and Redis."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with django_db_blocker.unblock():
+        env = {**os.environ, "DATABASE_URL": test_database_url()}
+    handle = open(log, "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "deploycheck", "worker", "--loglevel=INFO", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the Celery worker did not start:\n" + log.read_text()[-3000:])
+        time.sleep(0.2)
+    yield process
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    handle.close()
+
+
+def wait_until(predicate, timeout: float = 30, interval: float = 0.1):
+    """Poll what a user would see until it holds (bounded; returns the last value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

@@ -24,8 +24,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_readyz_is_503_and_says_why_when_the_broker_is_unreachable(client, db, settings):
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
+def test_readyz_is_503_and_says_why_when_the_broker_is_unreachable(client, db, broker_at):
+    broker_at(f"redis://127.0.0.1:{free_port()}/0")
 
     answer = client.get("/readyz")
 

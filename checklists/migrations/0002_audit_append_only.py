@@ -16,12 +16,8 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER checklists_auditevent_append_only
     BEFORE UPDATE OR DELETE ON checklists_auditevent
     FOR EACH ROW EXECUTE FUNCTION checklists_auditevent_refuse();
-CREATE TRIGGER checklists_auditevent_no_truncate
-    BEFORE TRUNCATE ON checklists_auditevent
-    FOR EACH STATEMENT EXECUTE FUNCTION checklists_auditevent_refuse();
 """
 PG_REVERSE = """
-DROP TRIGGER IF EXISTS checklists_auditevent_no_truncate ON checklists_auditevent;
 DROP TRIGGER IF EXISTS checklists_auditevent_append_only ON checklists_auditevent;
 DROP FUNCTION IF EXISTS checklists_auditevent_refuse();
 """
