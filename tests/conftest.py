@@ -15,6 +15,12 @@ SEEDS = SHARED / "seeds"
 CORPUS = SHARED / "corpus"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # A million PBKDF2 rounds per user is the production cost, not a test's.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def make_user(db, monkeypatch):
     """A person with access and sign-off roles, made the way an operator does: `manage.py grant`."""
