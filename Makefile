@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install services lint clean
+.PHONY: run test install clean bench
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: deploycheck needs Python 3.11"; exit 1; }
@@ -24,3 +24,6 @@ test: $(STAMP)
 
 clean:
 	rm -rf var/ .pytest_cache test-artifacts
+
+bench: $(STAMP)
+	$(PY) benchmarks/verifications.py

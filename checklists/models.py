@@ -7,6 +7,7 @@ the run's revision) live in services.py, so that a page and the API go through o
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 import secrets as pysecrets
 
 from django.conf import settings
@@ -393,6 +394,9 @@ class VerificationResult(models.Model):
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    timeout = models.DurationField(default=timedelta(seconds=10), help_text="The check's own deadline.")
+    # Set once the result's events and tick are written to the run (see verification_apply).
+    applied_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -6,10 +6,11 @@ page, the API, a command or a Celery task calls it, so the rules cannot drift ap
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import markdown as md
@@ -362,7 +363,7 @@ def run_import(document: md.Document, *, environment: Environment, version_label
 def _stale_approvals(run: Run, actor, *, item: RunItem) -> None:
     """A change after an approval voids it: the approver signed off a different checklist."""
     now = timezone.now()
-    for signoff in run.signoffs.filter(decision=Decision.APPROVE, stale_at__isnull=True):
+    for signoff in run.signoffs.filter(decision=Decision.APPROVE, stale_at__isnull=True).select_related("user"):
         signoff.stale_at = now
         signoff.save(update_fields=["stale_at"])
         _event(run, Action.SIGNOFF_STALE, actor, item=item, before={"role": signoff.role, "user": signoff.user.get_username()})
@@ -627,6 +628,7 @@ def verification_enqueue(*, run: Run, actor, item_ids: list[int] | None = None) 
                 kind=item.check_kind,
                 requested_by=actor,
                 queued_at=now,
+                timeout=timedelta(seconds=_check_timeout(item)),
                 deadline_at=now + timedelta(seconds=_check_timeout(item) + QUEUE_GRACE_SECONDS),
             )
             for item in items
@@ -653,66 +655,129 @@ def verification_claim(result_id: int) -> bool:
     """Only one worker runs a result, even when the broker delivers the task twice."""
     from datetime import timedelta
 
+    from django.db.models import DateTimeField, ExpressionWrapper, F, Value
+
     from .choices import VerificationStatus
     from .models import VerificationResult
 
-    result = VerificationResult.objects.select_related("item").filter(pk=result_id).first()
-    if result is None:
-        return False
     now = timezone.now()
+    deadline = ExpressionWrapper(Value(now + timedelta(seconds=30)) + F("timeout"), output_field=DateTimeField())
     return bool(
         VerificationResult.objects.filter(pk=result_id, status=VerificationStatus.QUEUED).update(
-            status=VerificationStatus.RUNNING,
-            started_at=now,
-            deadline_at=now + timedelta(seconds=_check_timeout(result.item) + 30),
+            status=VerificationStatus.RUNNING, started_at=now, deadline_at=deadline
         )
     )
 
 
 def verification_execute(result_id: int):
-    """Run a claimed check and record what it found. Called by the Celery task."""
+    """Run a claimed check and record what it found. Called by the Celery task.
+
+    A worker runs dozens of these at once in threads that share one interpreter lock, so
+    each task keeps to a handful of queries.
+    """
     from .models import VerificationResult
     from .verifications import registry
 
-    result = VerificationResult.objects.select_related("item", "run").get(pk=result_id)
-    run = result.run
+    result = VerificationResult.objects.select_related("item").get(pk=result_id)
+    variables = list(RunVariable.objects.filter(run_id=result.run_id))
     outcome = registry.run(
         result.item.check_kind,
         dict(result.item.check_params),
-        run.variables_dict(),
-        secrets=run.secret_values(),
+        {v.name: v.value for v in variables},
+        secrets=[v.value for v in variables if v.secret and v.value],
     )
-    return verification_record(result_id=result_id, status=outcome.status, message=outcome.message, evidence=outcome.evidence, duration_ms=outcome.duration_ms)
+    return verification_record(
+        result_id=result_id, run_id=result.run_id, status=outcome.status, message=outcome.message,
+        evidence=outcome.evidence, duration_ms=outcome.duration_ms,
+    )
 
 
-def verification_record(*, result_id: int, status: str, message: str, evidence: dict | None = None, duration_ms: int | None = None):
-    """Write a finished result once; a passing check ticks its item as "verification"."""
+def verification_record(*, result_id: int, status: str, message: str, evidence: dict | None = None, duration_ms: int | None = None, run_id: int | None = None) -> bool:
+    """Write a finished result once, then see it applied to the run (events, tick, revision).
+
+    Answers False when the result was already finished (a redelivered task, the sweep).
+    """
+    from .choices import VerificationStatus
+    from .models import VerificationResult
+
+    updated = VerificationResult.objects.filter(
+        pk=result_id, status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING]
+    ).update(status=status, message=message[:2000], evidence=evidence or {}, duration_ms=duration_ms, finished_at=timezone.now())
+    if not updated:
+        return False
+    if run_id is None:
+        run_id = VerificationResult.objects.values_list("run_id", flat=True).get(pk=result_id)
+    # Either this task applies the batch its result is in, or it sees that another did.
+    # Nobody queues for the run's row lock: with many results landing at once, a line of
+    # waiters on one row costs far more than the few statements a batch needs.
+    while verification_apply(run_id) is None:
+        if VerificationResult.objects.filter(pk=result_id, applied_at__isnull=False).exists():
+            break
+        time.sleep(0.02)
+    return True
+
+
+def verification_apply(run_id: int) -> int | None:
+    """Apply every finished, unapplied result of a run in one transaction under the run's lock.
+
+    Answers how many it applied, or None when another transaction holds the run's lock
+    (the caller then looks again: see verification_record).
+    """
     from .choices import VerificationStatus
     from .models import VerificationResult
 
     with transaction.atomic():
-        result = VerificationResult.objects.select_related("item").get(pk=result_id)
-        run = _lock_run(result.run_id)
-        updated = VerificationResult.objects.filter(
-            pk=result_id, status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING]
-        ).update(status=status, message=message[:2000], evidence=evidence or {}, duration_ms=duration_ms, finished_at=timezone.now())
-        if not updated:
+        if connection.vendor == "postgresql":
+            # A result lost to a crash in this instant is found by the sweep and run again;
+            # waiting for each WAL flush here would serialise the disk's latency.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        run = Run.objects.select_for_update(skip_locked=True).filter(pk=run_id).first()
+        if run is None:
             return None
-        item = RunItem.objects.select_for_update().get(pk=result.item_id)
-        _bump(run)
-        RunItem.objects.filter(pk=item.pk).update(revision=run.revision)
-        _event(
-            run,
-            Action.VERIFICATION_RESULT,
-            None,
-            item=item,
-            after={"kind": result.kind, "status": status, "message": message[:500], "duration_ms": duration_ms},
+        pending = list(
+            VerificationResult.objects.filter(run_id=run_id, finished_at__isnull=False, applied_at__isnull=True)
+            .select_related("item")
+            .select_for_update(of=("self",))
+            .order_by("finished_at", "id")
         )
-        if status == VerificationStatus.PASSED and item.state != ItemState.DONE and run.item_change_refusal(item) is None:
-            _apply_state(run, item, ItemState.DONE, "", None)
-        if status == VerificationStatus.FAILED and item.required and run.is_open:
-            _stale_approvals(run, None, item=item)
-    return VerificationResult.objects.get(pk=result_id)
+        if not pending:
+            return 0
+        items = {r.item_id: r.item for r in pending}
+        now = timezone.now()
+        events, ticked, failed_required = [], {}, None
+        for result in pending:
+            item = items[result.item_id]
+            run.revision += 1
+            item.revision = run.revision
+            events.append(
+                AuditEvent(
+                    run=run, item=item, actor=None, actor_name=VERIFICATION_ACTOR, action=Action.VERIFICATION_RESULT,
+                    after={"kind": result.kind, "status": result.status, "message": result.message[:500], "duration_ms": result.duration_ms},
+                    revision=run.revision, at=now,
+                )
+            )
+            if result.status == VerificationStatus.PASSED and item.state != ItemState.DONE and run.item_change_refusal(item) is None:
+                run.revision += 1
+                events.append(
+                    AuditEvent(
+                        run=run, item=item, actor=None, actor_name=VERIFICATION_ACTOR, action=Action.ITEM_STATE,
+                        before={"state": item.state, "reason": item.reason}, after={"state": ItemState.DONE, "reason": ""},
+                        revision=run.revision, at=now,
+                    )
+                )
+                item.state, item.reason, item.changed_by, item.changed_by_name, item.changed_at = ItemState.DONE, "", None, VERIFICATION_ACTOR, now
+                item.revision = run.revision
+                ticked[item.pk] = item
+            if result.status == VerificationStatus.FAILED and item.required:
+                failed_required = item
+        AuditEvent.objects.bulk_create(events)
+        RunItem.objects.bulk_update(list(items.values()), ["state", "reason", "changed_by", "changed_by_name", "changed_at", "revision"])
+        VerificationResult.objects.filter(pk__in=[r.pk for r in pending]).update(applied_at=now)
+        Run.objects.filter(pk=run.pk).update(revision=run.revision)
+        if failed_required is not None and run.is_open:
+            _stale_approvals(run, None, item=failed_required)
+        return len(pending)
 
 
 def verification_sweep() -> int:

@@ -1,5 +1,6 @@
 """A team verifies a run: checks go through Redis to a real Celery worker and come back."""
 
+import re
 import time
 
 import pytest
@@ -51,7 +52,7 @@ def items_by_text(run):
 
 
 def finished(run, count):
-    return VerificationResult.objects.filter(run=run, status__in=["passed", "failed", "error"]).count() >= count
+    return VerificationResult.objects.filter(run=run, applied_at__isnull=False).count() >= count
 
 
 @pytest.mark.django_db(transaction=True)
@@ -100,7 +101,8 @@ def test_verifying_one_item_shows_its_result_on_the_page(celery_worker, verified
     answer = client.post(f"/runs/{run.pk}/verify", {"item": item.pk}, headers={"HX-Request": "true"})
 
     assert answer.status_code == 200
-    assert "http: queued" in answer.content.decode()
+    # The worker may already have answered by the time the item is drawn.
+    assert re.search(r"http: (queued|running|passed)", answer.content.decode())
     assert wait_until(lambda: finished(run, 1), timeout=30)
     page = client.get(run.get_absolute_url()).content.decode()
     assert "http: passed" in page
