@@ -827,3 +827,88 @@ def section_skip(*, section: RunSection, reason: str, actor) -> int:
     if run.is_open:
         _stale_approvals(run, actor, item=items[0])
     return len(items)
+
+
+# --- Scheduled verification and environment variables ---------------------------------------
+
+
+def _schedule_name(*, run: Run | None = None, environment: Environment | None = None) -> str:
+    return f"deploycheck: verify run {run.pk}" if run is not None else f"deploycheck: verify environment {environment.pk}"
+
+
+def schedule_get(*, run: Run | None = None, environment: Environment | None = None) -> int | None:
+    """The re-verification interval in minutes, or None."""
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.filter(name=_schedule_name(run=run, environment=environment), enabled=True).select_related("interval").first()
+    return task.interval.every if task is not None and task.interval is not None else None
+
+
+@transaction.atomic
+def schedule_set(*, every_minutes: int | None, run: Run | None = None, environment: Environment | None = None) -> int | None:
+    """Re-verify a run (its first-24-hours items) or an environment (daily, weekly) on an interval.
+
+    `every_minutes` None or 0 stops it. The beat process picks changes up from the database.
+    """
+    import json
+
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    name = _schedule_name(run=run, environment=environment)
+    if not every_minutes:
+        PeriodicTask.objects.filter(name=name).delete()
+        return None
+    if not 5 <= every_minutes <= 7 * 24 * 60:
+        raise RuleError("Re-verify every 5 minutes at the most often, and at least once a week.")
+    if run is not None and run.is_ended:
+        raise RuleError(f"This run is {run.get_status_display().lower()}: nothing to re-verify.", status=409)
+    interval, _ = IntervalSchedule.objects.get_or_create(every=every_minutes, period=IntervalSchedule.MINUTES)
+    kwargs = {"run_id": run.pk} if run is not None else {"environment_id": environment.pk}
+    PeriodicTask.objects.update_or_create(
+        name=name,
+        defaults={"task": "checklists.tasks.verification_scheduled", "interval": interval, "kwargs": json.dumps(kwargs), "enabled": True},
+    )
+    return every_minutes
+
+
+def verification_scheduled(*, run_id: int | None = None, environment_id: int | None = None) -> int:
+    """What a schedule does when it fires: queue the checks that still matter."""
+    if environment_id is not None:
+        run = Run.objects.filter(environment_id=environment_id, status=RunStatus.COMPLETED).order_by("-completed_at").first()
+    else:
+        run = Run.objects.filter(pk=run_id).first()
+    if run is None or run.is_ended:
+        if run is not None:
+            schedule_set(every_minutes=None, run=run)
+        return 0
+    try:
+        return len(verification_enqueue(run=run, actor=None))
+    except QueueUnavailable:
+        raise
+    except RuleError:
+        return 0
+
+
+@transaction.atomic
+def environment_variable_set(*, environment: Environment, name: str, value: str | None, secret: bool) -> None:
+    """Set a variable; a secret left blank keeps its stored value (it is never sent back to a page)."""
+    from django.core.exceptions import ValidationError
+
+    from .models import EnvironmentVariable
+
+    name = (name or "").strip()
+    variable = EnvironmentVariable.objects.filter(environment=environment, name=name).first() or EnvironmentVariable(environment=environment, name=name)
+    if variable.pk and variable.secret and value in (None, "") and secret:
+        return
+    variable.secret = secret
+    variable.value = value or ""
+    try:
+        variable.full_clean(exclude=["environment", "stored"])
+    except ValidationError:
+        raise RuleError(f"{name!r} is not a variable name: use letters, digits, - and _.") from None
+    variable.save()
+
+
+@transaction.atomic
+def environment_variable_delete(*, environment: Environment, name: str) -> None:
+    environment.variables.filter(name=name).delete()

@@ -24,3 +24,8 @@ def verification_run(result_id: int) -> None:
 @shared_task(ignore_result=True)
 def verification_sweep() -> int:
     return services.verification_sweep()
+
+
+@shared_task(ignore_result=True)
+def verification_scheduled(run_id: int | None = None, environment_id: int | None = None) -> int:
+    return services.verification_scheduled(run_id=run_id, environment_id=environment_id)

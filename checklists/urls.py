@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import pages, runs, templates
+from .views import environments, pages, runs, templates
 
 app_name = "checklists"
 
@@ -13,7 +13,13 @@ urlpatterns = [
     path("templates/<int:pk>/edit", templates.template_edit, name="template-edit"),
     path("templates/<int:pk>/archive", templates.template_archive, name="template-archive"),
     path("templates/<int:pk>/export.md", templates.template_export, name="template-export"),
+    path("environments/", environments.environment_list, name="environment-list"),
+    path("environments/new", environments.environment_create, name="environment-create"),
+    path("environments/<int:pk>/", environments.environment_detail, name="environment-detail"),
+    path("environments/<int:pk>/variables", environments.environment_variables, name="environment-variables"),
+    path("environments/<int:pk>/schedule", environments.environment_schedule, name="environment-schedule"),
     path("runs/new", runs.run_start, name="run-start"),
+    path("runs/<int:pk>/schedule", runs.run_schedule, name="run-schedule"),
     path("runs/<int:pk>/", runs.run_detail, name="run-detail"),
     path("runs/<int:pk>/poll", runs.run_poll, name="run-poll"),
     path("runs/<int:pk>/items/<int:item_pk>/state", runs.item_state, name="item-state"),

@@ -68,7 +68,13 @@ def run_detail(request, pk):
     _require(permissions.can_view(request.user))
     run = _run_or_404(pk)
     board = run_board(run, user=request.user, show=request.GET.get("show", "all"), query=request.GET.get("q", "").strip())
-    context = {**board, "run": run, "can": _abilities(request.user, run), "decisions": services.run_current_decisions(run)}
+    context = {
+        **board,
+        "run": run,
+        "can": _abilities(request.user, run),
+        "decisions": services.run_current_decisions(run),
+        "schedule": services.schedule_get(run=run),
+    }
     if request.htmx and request.htmx.target == "run-body":
         return render(request, f"{TEMPLATE}#run-body", context)
     return render(request, TEMPLATE, context)
@@ -310,3 +316,18 @@ def run_start(request):
     }
     return render(request, "checklists/run_start.html", context, status=400 if error else 200)
 
+
+
+@require_POST
+def run_schedule(request, pk):
+    """Re-verify the run's checks (its first 24 hours) on an interval."""
+    run = _run_or_404(pk)
+    if not permissions.can_work(request.user):
+        return _refusal(request, run, "Scheduling verifications needs the member role.", 403)
+    raw = request.POST.get("every_minutes", "").strip()
+    try:
+        every = services.schedule_set(run=run, every_minutes=int(raw) if raw.isdigit() else None)
+    except RuleError as exc:
+        return _refusal(request, run, exc.message, exc.status)
+    messages.success(request, f"Re-verifying every {every} minutes." if every else "Scheduled re-verification stopped.")
+    return redirect(run.get_absolute_url() + "#schedule")
