@@ -174,3 +174,24 @@ def test_starter_templates_load_once():
     template = ChecklistTemplate.objects.get()
     assert template.slug == "web-service-launch"
     assert template.latest_version().check_count >= 5
+
+
+def test_export_run_prints_the_report_in_each_format(make_user, tmp_path):
+    make_user("root", "admin")
+    path = tmp_path / "done.md"
+    path.write_text("# Past\n\n## Deploy\n\n- [x] migrate\n- [!] smoke test\n")
+    run_command("import_checklist", str(path), "--as-run", "--project", "shop", "--environment", "prod", "--run-version", "3.1")
+    run = Run.objects.get()
+
+    markdown = run_command("export_run", str(run.pk))
+    as_json = run_command("export_run", str(run.pk), "--format", "json")
+    as_csv = run_command("export_run", str(run.pk), "--format", "csv")
+
+    assert markdown.startswith("# Past: shop 3.1 → prod")
+    assert "- [x] migrate" in markdown and "- [!] smoke test" in markdown
+    import json
+
+    assert [i["state"] for i in json.loads(as_json)["items"]] == ["done", "blocked"]
+    assert len(as_csv.strip().splitlines()) == 3
+    with pytest.raises(CommandError, match="no run"):
+        run_command("export_run", "999999")

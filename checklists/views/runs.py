@@ -55,6 +55,15 @@ def _item_response(request, run: Run, item: RunItem):
     return render(request, "checklists/run_detail.html#item-response", context)
 
 
+def _reload(request, run: Run, anchor: str = ""):
+    """After a change that touches much of the page: htmx reloads it, a plain post redirects."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return redirect(run.get_absolute_url() + anchor)
+
+
 def _abilities(user, run: Run) -> dict:
     return {
         "work": permissions.can_work(user) and not run.is_ended,
@@ -164,11 +173,7 @@ def section_skip(request, pk, section_pk):
     except RuleError as exc:
         return _refusal(request, run, exc.message, exc.status)
     messages.success(request, f"Skipped {count} item(s) in “{section.title}”.")
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Refresh"] = "true"
-        return response
-    return redirect(run.get_absolute_url() + f"#section-{section.pk}")
+    return _reload(request, run, f"#section-{section.pk}")
 
 
 @require_POST
@@ -214,11 +219,7 @@ def signoff_create(request, pk):
             message += f" Still open: {titles}{more}."
         return _refusal(request, run, message, exc.status)
     messages.success(request, "Sign-off recorded.")
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Refresh"] = "true"
-        return response
-    return redirect(run.get_absolute_url() + "#signoff")
+    return _reload(request, run, "#signoff")
 
 
 @require_POST
@@ -231,11 +232,7 @@ def run_status(request, pk):
     except RuleError as exc:
         return _refusal(request, run, exc.message, exc.status)
     messages.success(request, "Run status recorded.")
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Refresh"] = "true"
-        return response
-    return redirect(run.get_absolute_url())
+    return _reload(request, run)
 
 
 @require_GET
@@ -330,4 +327,15 @@ def run_schedule(request, pk):
     except RuleError as exc:
         return _refusal(request, run, exc.message, exc.status)
     messages.success(request, f"Re-verifying every {every} minutes." if every else "Scheduled re-verification stopped.")
-    return redirect(run.get_absolute_url() + "#schedule")
+    return _reload(request, run, "#schedule")
+
+
+@require_GET
+def item_results(request, pk, item_pk):
+    """An item's verification history, loaded when someone opens its evidence."""
+    _require(permissions.can_view(request.user))
+    run = _run_or_404(pk)
+    item = _item(run, item_pk)
+    results = list(item.verifications.select_related("requested_by").order_by("-queued_at", "-id")[:20])
+    template = "checklists/item_results.html" + ("#results" if request.htmx else "")
+    return render(request, template, {"run": run, "item": item, "results": results})
