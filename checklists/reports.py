@@ -14,6 +14,7 @@ import json
 from .choices import STATE_TO_MARKER
 from .models import Run
 from .selectors import run_items, run_progress, run_signoffs
+from .serializers import item_json, note_json, signoff_json
 
 
 def _when(moment) -> str:
@@ -135,19 +136,9 @@ def run_report_markdown(run: Run) -> str:
 
 def run_report_json(run: Run, *, base_url: str = "") -> str:
     data = _report_data(run)
-
-    def verification(v):
-        if v is None:
-            return None
-        return {"kind": v.kind, "status": v.status, "message": v.message, "evidence": v.evidence, "duration_ms": v.duration_ms, "at": (v.finished_at or v.queued_at).isoformat()}
-
-    def note(n):
-        return {"author": n.author.get_username(), "at": n.created_at.isoformat(), "body": n.body}
-
-    sections = {s.pk: s.title for s in data["sections"]}
     report = {
         "id": run.pk,
-        "html_url": base_url + run.get_absolute_url() if base_url else run.get_absolute_url(),
+        "html_url": base_url + run.get_absolute_url(),
         "status": run.status,
         "status_reason": run.status_reason,
         "template": {"name": run.template_name, "version": run.template_version_number},
@@ -158,39 +149,10 @@ def run_report_json(run: Run, *, base_url: str = "") -> str:
         "started_at": run.started_at.isoformat(),
         "completed_at": run.completed_at.isoformat() if run.completed_at else None,
         "progress": data["progress"],
-        "notes": [note(n) for n in data["notes"].get(None, [])],
-        "items": [
-            {
-                "id": i.pk,
-                "title": i.text,
-                "section": sections.get(i.section_id),
-                "depth": i.depth,
-                "state": i.state,
-                "reason": i.reason,
-                "required": i.required,
-                "after_go_live": i.after_go_live,
-                "assignee": i.assignee.get_username() if i.assignee_id else None,
-                "changed_by": i.changed_by_name or None,
-                "changed_at": i.changed_at.isoformat() if i.changed_at else None,
-                "check": {"kind": i.check_kind, "params": i.check_params} if i.check_kind else None,
-                "verification": verification(i.latest_verification),
-                "notes": [note(n) for n in data["notes"].get(i.pk, [])],
-            }
-            for i in data["items"]
-        ],
+        "notes": [note_json(n) for n in data["notes"].get(None, [])],
+        "items": [{**item_json(i), "notes": [note_json(n) for n in data["notes"].get(i.pk, [])]} for i in data["items"]],
         "required_roles": run.required_roles,
-        "signoffs": [
-            {
-                "role": s.role or None,
-                "decision": s.decision,
-                "user": s.user.get_username(),
-                "comment": s.comment,
-                "override_reason": s.override_reason or None,
-                "at": s.at.isoformat(),
-                "stale": s.stale,
-            }
-            for s in data["signoffs"]
-        ],
+        "signoffs": [signoff_json(s) for s in data["signoffs"]],
     }
     return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
 

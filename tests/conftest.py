@@ -88,6 +88,13 @@ def member(make_user):
     return make_user("mo", "member")
 
 
+@pytest.fixture
+def lead_browser(client, lead):
+    """A lead signed in to the pages."""
+    client.force_login(lead)
+    return client
+
+
 SMALL_CHECKLIST = """\
 # Small Launch
 

@@ -12,12 +12,6 @@ from checklists.models import EnvironmentVariable, Run, VerificationResult
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def lead_browser(client, lead):
-    client.force_login(lead)
-    return client
-
-
 def test_a_secret_variable_is_stored_encrypted_and_never_shown_again(lead_browser):
     environment = services.environment_get_or_create("shop", "production")
     url = f"/environments/{environment.pk}/variables"

@@ -10,12 +10,6 @@ from .conftest import SEEDS, SMALL_CHECKLIST
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def lead_browser(client, lead):
-    client.force_login(lead)
-    return client
-
-
 def test_preview_shows_counts_and_saves_nothing(lead_browser):
     answer = lead_browser.post("/templates/import", {"markdown": SMALL_CHECKLIST, "preview": "1"})
 

@@ -16,6 +16,7 @@ from ninja.security import HttpBearer
 
 from .. import markdown as md
 from .. import permissions, selectors, services
+from ..serializers import event_json, item_json, note_json, signoff_json
 from ..models import ApiToken, RuleError, Run, RunItem
 
 
@@ -97,46 +98,10 @@ def template_json(template, version) -> dict:
     }
 
 
-def verification_json(result) -> dict | None:
-    if result is None:
-        return None
-    return {
-        "status": result.status,
-        "message": result.message,
-        "evidence": result.evidence,
-        "duration_ms": result.duration_ms,
-        "at": (result.finished_at or result.started_at or result.queued_at).isoformat(),
-    }
 
 
-def item_json(item: RunItem) -> dict:
-    return {
-        "id": item.pk,
-        "title": item.text,
-        "section": {"id": item.section_id, "title": item.section.title} if item.section_id else None,
-        "depth": item.depth,
-        "state": item.state,
-        "reason": item.reason,
-        "required": item.required,
-        "after_go_live": item.after_go_live,
-        "assignee": item.assignee.get_username() if item.assignee_id else None,
-        "changed_by": item.changed_by_name or None,
-        "changed_at": item.changed_at.isoformat() if item.changed_at else None,
-        "check": {"kind": item.check_kind, "params": item.check_params} if item.check_kind else None,
-        "verification": verification_json(getattr(item, "latest_verification", None)),
-    }
 
 
-def signoff_json(signoff) -> dict:
-    return {
-        "role": signoff.role or None,
-        "decision": signoff.decision,
-        "user": signoff.user.get_username(),
-        "comment": signoff.comment,
-        "at": signoff.at.isoformat(),
-        "stale": signoff.stale,
-        "override_reason": signoff.override_reason or None,
-    }
 
 
 def run_json(request, run: Run) -> dict:
@@ -296,16 +261,7 @@ def note_create(request, run_id: int, payload: NoteIn):
     require(permissions.can_work(request.auth), "Writing notes needs the member role.")
     item = get_object_or_404(RunItem, pk=payload.item, run=run) if payload.item else None
     note = services.note_add(run=run, body=payload.body, actor=request.auth, item=item)
-    return Status(
-        201,
-        {
-            "id": note.pk,
-            "item": note.item_id,
-            "author": note.author.get_username(),
-            "body": note.body,
-            "at": note.created_at.isoformat(),
-        },
-    )
+    return Status(201, note_json(note))
 
 
 
@@ -360,15 +316,6 @@ def paginate(request, qs, serialize, page: int, page_size: int) -> dict:
     return {"count": count, "next": next_url, "results": rows}
 
 
-def event_json(event) -> dict:
-    answer = {"at": event.at.isoformat(), "actor": event.actor_name, "action": event.action}
-    if event.item_id:
-        answer["item"] = event.item_id
-    if event.before is not None:
-        answer["before"] = event.before
-    if event.after is not None:
-        answer["after"] = event.after
-    return answer
 
 
 @api.get("/v1/runs/{run_id}/events")

@@ -39,6 +39,16 @@ def _preview(text: str) -> dict:
     }
 
 
+def _template_version(request, pk):
+    """The template and the version asked for with ?version=N, else its latest."""
+    template = get_object_or_404(ChecklistTemplate, pk=pk)
+    number = request.GET.get("version", "")
+    version = template.versions.filter(number=int(number)).first() if number.isdigit() else template.latest_version()
+    if version is None:
+        raise Http404
+    return template, version
+
+
 @require_GET
 def template_list(request):
     _require(permissions.can_view(request.user))
@@ -53,11 +63,7 @@ def template_list(request):
 @require_GET
 def template_detail(request, pk):
     _require(permissions.can_view(request.user))
-    template = get_object_or_404(ChecklistTemplate, pk=pk)
-    number = request.GET.get("version")
-    version = template.versions.filter(number=int(number)).first() if number and number.isdigit() else template.latest_version()
-    if version is None:
-        raise Http404
+    template, version = _template_version(request, pk)
     document = services.version_document(version)
     return render(
         request,
@@ -77,11 +83,7 @@ def template_detail(request, pk):
 @require_GET
 def template_export(request, pk):
     _require(permissions.can_view(request.user))
-    template = get_object_or_404(ChecklistTemplate, pk=pk)
-    number = request.GET.get("version")
-    version = template.versions.filter(number=int(number)).first() if number and number.isdigit() else template.latest_version()
-    if version is None:
-        raise Http404
+    template, version = _template_version(request, pk)
     response = HttpResponse(services.template_export(version), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{template.slug}-v{version.number}.md"'
     return response

@@ -1,0 +1,67 @@
+"""The JSON shapes of runs, items, sign-offs and events: one definition for the API and the reports."""
+
+from __future__ import annotations
+
+
+def verification_json(result) -> dict | None:
+    if result is None:
+        return None
+    return {
+        "kind": result.kind,
+        "status": result.status,
+        "message": result.message,
+        "evidence": result.evidence,
+        "duration_ms": result.duration_ms,
+        "at": (result.finished_at or result.started_at or result.queued_at).isoformat(),
+    }
+
+
+def item_json(item) -> dict:
+    return {
+        "id": item.pk,
+        "title": item.text,
+        "section": {"id": item.section_id, "title": item.section.title} if item.section_id else None,
+        "depth": item.depth,
+        "state": item.state,
+        "reason": item.reason,
+        "required": item.required,
+        "after_go_live": item.after_go_live,
+        "assignee": item.assignee.get_username() if item.assignee_id else None,
+        "changed_by": item.changed_by_name or None,
+        "changed_at": item.changed_at.isoformat() if item.changed_at else None,
+        "check": {"kind": item.check_kind, "params": item.check_params} if item.check_kind else None,
+        "verification": verification_json(getattr(item, "latest_verification", None)),
+    }
+
+
+def signoff_json(signoff) -> dict:
+    return {
+        "role": signoff.role or None,
+        "decision": signoff.decision,
+        "user": signoff.user.get_username(),
+        "comment": signoff.comment,
+        "at": signoff.at.isoformat(),
+        "stale": signoff.stale,
+        "override_reason": signoff.override_reason or None,
+    }
+
+
+def note_json(note) -> dict:
+    return {
+        "id": note.pk,
+        "item": note.item_id,
+        "author": note.author.get_username(),
+        "body": note.body,
+        "at": note.created_at.isoformat(),
+    }
+
+
+def event_json(event) -> dict:
+    answer = {"at": event.at.isoformat(), "actor": event.actor_name, "action": event.action}
+    if event.item_id:
+        answer["item"] = event.item_id
+    if event.before is not None:
+        answer["before"] = event.before
+    if event.after is not None:
+        answer["after"] = event.after
+    return answer
