@@ -1,6 +1,19 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 
 from . import models
+
+
+class DeactivateOnlyUserAdmin(UserAdmin):
+    """People are deactivated, never deleted: the audit trail keeps their names and links."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), DeactivateOnlyUserAdmin)
 
 
 class ReadOnlyInline(admin.TabularInline):

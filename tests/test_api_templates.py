@@ -118,3 +118,13 @@ def test_the_openapi_schema_is_published(anonymous_api):
 
     assert answer.status_code == 200
     assert "/api/v1/runs" in answer.json_body["paths"]
+
+
+def test_pasted_markdown_with_broken_emoji_is_repaired(api_as, lead):
+    broken = "# Launch ðŸš€\n\n- [ ] Deploy âœ…\n"
+
+    body = api_as(lead).post("/api/v1/templates/import", {"markdown": broken}).json_body
+
+    assert body["name"] == "Launch 🚀"
+    exported = api_as(lead).get(f"/api/v1/templates/{body['id']}/export").content.decode()
+    assert "- [ ] Deploy ✅" in exported

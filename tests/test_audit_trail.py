@@ -81,3 +81,13 @@ def test_admin_shows_events_read_only(client, make_user, run_with_events):
     assert change.status_code == 403
     assert delete.status_code == 403
     assert AuditEvent.objects.get(pk=event.pk).actor_name == "mo"
+
+
+def test_people_are_deactivated_not_deleted_in_the_admin(client, make_user, run_with_events):
+    client.force_login(make_user("root", "admin"))
+    mo = run_with_events.started_by
+
+    answer = client.post(f"/admin/auth/user/{mo.pk}/delete/", {"post": "yes"})
+
+    assert answer.status_code == 403
+    assert AuditEvent.objects.filter(actor=mo).exists()

@@ -149,8 +149,10 @@ class TemplateImportIn(Schema):
 @api.post("/v1/templates/import", response={201: dict})
 def template_import(request, payload: TemplateImportIn):
     require(permissions.can_manage_templates(request.auth), "Importing templates needs the lead role.")
-    document = md.parse(payload.markdown)
-    version = services.template_import(document, name=payload.name, actor=request.auth, source=payload.markdown)
+    # Pasted text can carry the same broken encodings as files do.
+    text = md.repair_text(payload.markdown)
+    document = md.parse(text)
+    version = services.template_import(document, name=payload.name, actor=request.auth, source=text)
     return Status(201, template_json(version.template, version))
 
 

@@ -93,7 +93,7 @@ def template_export(request, pk):
 def template_import(request):
     """Upload or paste; preview first; save only on confirm, in one transaction."""
     _require(permissions.can_manage_templates(request.user), "Importing templates needs the lead role.")
-    text = request.POST.get("markdown", "")
+    text = md.repair_text(request.POST.get("markdown", ""))
     name = request.POST.get("name", "").strip()
     upload = request.FILES.get("file")
     error = None
