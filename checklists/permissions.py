@@ -37,7 +37,14 @@ def _has(user, codename: str) -> bool:
 
 
 def can_view(user) -> bool:
-    return _has(user, "view_run")
+    """Readers, and anyone who holds a sign-off role: they must see what they sign."""
+    if _has(user, "view_run"):
+        return True
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if not hasattr(user, "_holds_any_signoff_role"):
+        user._holds_any_signoff_role = user.signoff_roles.exists()
+    return user._holds_any_signoff_role
 
 
 def can_start_run(user) -> bool:

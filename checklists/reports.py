@@ -14,7 +14,7 @@ import json
 from .choices import STATE_TO_MARKER
 from .models import Run
 from .selectors import run_items, run_progress, run_signoffs
-from .serializers import item_json, note_json, signoff_json
+from .serializers import csv_safe, item_json, note_json, signoff_json
 
 
 def _when(moment) -> str:
@@ -171,12 +171,12 @@ def run_report_csv(run: Run) -> str:
     writer.writerow(CSV_COLUMNS)
     for i in data["items"]:
         v = i.latest_verification
-        writer.writerow([
+        writer.writerow([csv_safe(cell) for cell in [
             i.pk, sections.get(i.section_id, ""), i.depth, i.text, i.state, i.required, i.after_go_live, i.reason,
             i.assignee.get_username() if i.assignee_id else "", i.changed_by_name, i.changed_at.isoformat() if i.changed_at else "",
             v.status if v else "", v.message if v else "", v.duration_ms if v and v.duration_ms is not None else "",
             " | ".join(f"{n.author.get_username()}: {n.body}" for n in data["notes"].get(i.pk, [])),
-        ])
+        ]])
     return buffer.getvalue()
 
 

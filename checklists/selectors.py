@@ -30,17 +30,24 @@ def template_list(*, include_archived: bool = False):
 
 
 def run_items(run: Run) -> list[RunItem]:
-    """The run's items in checklist order, each with its latest verification (two queries)."""
+    """The run's items in checklist order, each with its latest verification and its latest
+    finished one (two queries)."""
     latest = VerificationResult.objects.filter(item=OuterRef("pk")).order_by("-queued_at", "-id")
+    finished = latest.filter(status__in=VerificationStatus.finished())
     items = list(
         run.items.select_related("section", "assignee")
-        .annotate(latest_verification_id=Subquery(latest.values("pk")[:1]), note_count=Count("notes"))
+        .annotate(
+            latest_verification_id=Subquery(latest.values("pk")[:1]),
+            latest_finished_id=Subquery(finished.values("pk")[:1]),
+            note_count=Count("notes"),
+        )
         .order_by("position")
     )
-    ids = [i.latest_verification_id for i in items if i.latest_verification_id]
-    results = VerificationResult.objects.in_bulk(ids) if ids else {}
+    ids = {i.latest_verification_id for i in items if i.latest_verification_id} | {i.latest_finished_id for i in items if i.latest_finished_id}
+    results = VerificationResult.objects.in_bulk(list(ids)) if ids else {}
     for i in items:
         i.latest_verification = results.get(i.latest_verification_id)
+        i.latest_finished_verification = results.get(i.latest_finished_id)
     return items
 
 
@@ -52,17 +59,23 @@ def run_progress(items: list[RunItem]) -> dict:
     return counts
 
 
+def item_gate_problem(item) -> str | None:
+    """Why this required item holds go-live back, or None."""
+    if not item.is_closed:
+        return "skipped without a reason" if item.state == ItemState.SKIPPED else item.state
+    latest = getattr(item, "latest_verification", None)
+    if latest is not None and latest.status in (VerificationStatus.QUEUED, VerificationStatus.RUNNING):
+        return "verification in progress"
+    # An earlier failure still counts until a check finishes with a pass.
+    finished = getattr(item, "latest_finished_verification", None)
+    if finished is not None and finished.status in (VerificationStatus.FAILED, VerificationStatus.ERROR):
+        return f"verification {finished.status}"
+    return None
+
+
 def run_open_required(items: list[RunItem]) -> list[RunItem]:
     """What still stands between the run and go-live."""
-    return [
-        i
-        for i in items
-        if i.required
-        and (
-            not i.is_closed
-            or (i.latest_verification is not None and i.latest_verification.status == VerificationStatus.FAILED)
-        )
-    ]
+    return [i for i in items if i.required and item_gate_problem(i) is not None]
 
 
 def run_get(run_id: int) -> Run | None:
@@ -109,7 +122,7 @@ FILTERS = {
 
 
 def item_is_failing(item) -> bool:
-    v = getattr(item, "latest_verification", None)
+    v = getattr(item, "latest_finished_verification", None)
     return v is not None and v.status in (VerificationStatus.FAILED, VerificationStatus.ERROR)
 
 
@@ -235,3 +248,30 @@ def history_stats(qs) -> dict:
         "overrides": overrides,
         "success_rate": round(100 * totals.get("completed", 0) / total) if total else None,
     }
+
+
+def moment_param(value: str | None, *, end: bool):
+    """An ISO 8601 date or time from a filter; a bare `until` date includes that whole day."""
+    if not value:
+        return None
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+    from django.utils.dateparse import parse_date, parse_datetime
+
+    from .models import RuleError
+
+    try:
+        moment = parse_datetime(value)
+        if moment is None:
+            day = parse_date(value)
+            if day is None:
+                raise ValueError
+            moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
+            if end:
+                moment -= timedelta(microseconds=1)
+    except ValueError:
+        raise RuleError(f"{value!r} is not an ISO 8601 date or time.") from None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment

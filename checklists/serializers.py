@@ -65,3 +65,10 @@ def event_json(event) -> dict:
     if event.after is not None:
         answer["after"] = event.after
     return answer
+
+
+def csv_safe(value):
+    """A cell a spreadsheet will show as text, never run as a formula (item text, notes)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -288,6 +289,8 @@ def run_start(
     version_label = (version_label or "").strip()
     if not version_label:
         raise RuleError("A run needs a version label (the release being deployed).")
+    if idempotency_key and len(idempotency_key) > 200:
+        raise RuleError("Idempotency-Key is longer than 200 characters.")
     if idempotency_key:
         existing = Run.objects.filter(started_by=actor, idempotency_key=idempotency_key).first()
         if existing:
@@ -331,7 +334,10 @@ def _run_create(version, environment, version_label, actor, variables, idempoten
     for name, (value, secret) in sorted(values.items()):
         var = RunVariable(run=run, name=name, secret=secret)
         var.value = value
-        var.full_clean(exclude=["run", "stored"])
+        try:
+            var.full_clean(exclude=["run", "stored"])
+        except ValidationError:
+            raise RuleError(f"{name!r} is not a variable name: use letters, digits, - and _.") from None
         var.save()
     _copy_version(run, version, states=states)
     _event(
@@ -395,7 +401,7 @@ def run_item_set_state(*, item: RunItem, state: str, actor, reason: str = "") ->
     refusal = run.item_change_refusal(item)
     if refusal:
         raise RuleError(refusal, status=409)
-    if item.state == state and item.reason == reason:
+    if item.state == state and item.reason == (reason if ItemState.needs_reason(state) else ""):
         return item
     _apply_state(run, item, state, reason, actor)
     if run.is_open:
@@ -472,7 +478,7 @@ def _role_canonical(run: Run, role: str | None) -> str:
 
 def run_gate_open_items(run: Run) -> list[dict]:
     """Required items that still block approval (not done, skipped without reason, or failing)."""
-    from .selectors import run_items, run_open_required
+    from .selectors import item_gate_problem, run_items, run_open_required
 
     return [
         {
@@ -480,6 +486,7 @@ def run_gate_open_items(run: Run) -> list[dict]:
             "title": i.text,
             "state": i.state,
             "verification": i.latest_verification.status if i.latest_verification else None,
+            "problem": item_gate_problem(i),
         }
         for i in run_open_required(run_items(run))
     ]
@@ -560,7 +567,7 @@ def run_set_status(*, run: Run, status: str, reason: str, actor) -> Run:
     if not reason:
         raise RuleError("Say why: a reason is required.")
     run = _lock_run(run.pk)
-    allowed_from = {RunStatus.ABORTED: (RunStatus.IN_PROGRESS,), RunStatus.ROLLED_BACK: (RunStatus.COMPLETED, RunStatus.IN_PROGRESS)}
+    allowed_from = {RunStatus.ABORTED: (RunStatus.IN_PROGRESS,), RunStatus.ROLLED_BACK: (RunStatus.COMPLETED,)}
     if run.status not in allowed_from[status]:
         raise RuleError(f"A run that is {run.get_status_display().lower()} cannot become {RunStatus(status).label.lower()}.", status=409)
     before = {"status": run.status}
@@ -762,7 +769,8 @@ def verification_apply(run_id: int) -> int | None:
                     revision=run.revision, at=now,
                 )
             )
-            if result.status == VerificationStatus.PASSED and item.state != ItemState.DONE and run.item_change_refusal(item) is None:
+            # A pass ticks only what nobody has decided on: a person's "blocked" or "skipped" stands.
+            if result.status == VerificationStatus.PASSED and item.state in (ItemState.TODO, ItemState.IN_PROGRESS) and run.item_change_refusal(item) is None:
                 run.revision += 1
                 events.append(
                     AuditEvent(
@@ -793,6 +801,16 @@ def verification_sweep() -> int:
     from .choices import VerificationStatus
     from .models import VerificationResult
 
+    # Finished but never applied: the worker died between writing and applying.
+    from datetime import timedelta
+
+    orphaned = (
+        VerificationResult.objects.filter(finished_at__lt=timezone.now() - timedelta(seconds=30), applied_at__isnull=True)
+        .values_list("run_id", flat=True)
+        .distinct()
+    )
+    for run_id in list(orphaned):
+        verification_apply(run_id)
     stuck = VerificationResult.objects.filter(
         status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING], deadline_at__lt=timezone.now()
     ).values_list("pk", "status")

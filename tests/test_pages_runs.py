@@ -235,3 +235,24 @@ def test_starting_a_run_without_a_version_label_says_so(browser, small_template)
     assert answer.status_code == 400
     assert "version label" in answer.content.decode()
     assert Run.objects.count() == 0
+
+
+def test_an_htmx_request_after_the_session_expired_goes_to_the_login_page(client, run):
+    item = first_item(run)
+
+    answer = client.post(f"/runs/{run.pk}/items/{item.pk}/state", {"state": "done"}, headers=HTMX)
+    poll = client.get(f"/runs/{run.pk}/poll?rev=0", headers=HTMX)
+
+    assert answer.status_code == poll.status_code == 204
+    assert answer["HX-Redirect"].startswith("/accounts/login/")
+    assert RunItem.objects.get(pk=item.pk).state == "todo"
+
+
+def test_the_poll_reloads_the_page_when_the_run_went_live(browser, run):
+    run.refresh_from_db()
+    Run.objects.filter(pk=run.pk).update(status="completed", revision=run.revision + 1)
+
+    answer = browser.get(f"/runs/{run.pk}/poll?rev={run.revision}&status=in_progress")
+
+    assert answer.status_code == 204
+    assert answer["HX-Refresh"] == "true"

@@ -60,7 +60,7 @@ API_ACTIONS = {
     "abort a run": (LEADS, lambda w, c: c.post(f"/api/v1/runs/{fresh_run(w).pk}/status", {"status": "aborted", "reason": "x"})),
     "approve as a lead": (LEADS, lambda w, c: c.post(f"/api/v1/runs/{fresh_run(w, roleless=True, finished=True).pk}/signoffs", {"decision": "approve"})),
     "sign for Tech Lead": (set(), lambda w, c: c.post(f"/api/v1/runs/{fresh_run(w, finished=True).pk}/signoffs", {"role": "Tech Lead", "decision": "approve"})),
-    "read history": (EVERYONE, lambda w, c: c.get("/api/v1/runs")),
+    "read history": (REPORTERS, lambda w, c: c.get("/api/v1/runs")),
     "read the audit trail": (EVERYONE, lambda w, c: c.get(f"/api/v1/runs/{fresh_run(w).pk}/events")),
     "export a report": (EVERYONE, lambda w, c: c.get(f"/api/v1/runs/{fresh_run(w).pk}/export", format="json")),
 }
@@ -81,6 +81,8 @@ PAGE_ACTIONS = {
 
 
 def allowed(response) -> bool:
+    if "/accounts/login/" in response.get("HX-Redirect", ""):
+        return False
     return response.status_code < 300 or (response.status_code == 302 and "/accounts/login/" not in response["Location"] and "/admin/login/" not in response["Location"])
 
 

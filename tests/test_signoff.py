@@ -196,19 +196,23 @@ def test_the_run_report_in_markdown_json_and_csv(api_as, people, run):
     assert len(as_csv.strip().splitlines()) == 1 + 6
 
 
-def test_history_filters_and_csv(api_as, people, small_template):
-    client = api_as(people["mo"])
+def test_history_filters_and_csv(api_as, people, small_template, make_user):
+    pipeline = api_as(people["mo"])
     for project, env in [("shop", "production"), ("shop", "staging"), ("blog", "production")]:
-        client.post("/api/v1/runs", {"template": "small-launch", "project": project, "environment": env, "version": "1"})
+        pipeline.post("/api/v1/runs", {"template": "small-launch", "project": project, "environment": env, "version": "1"})
+    client = api_as(make_user("meg", "manager"))
 
     everything = client.get("/api/v1/runs").json_body
     shop = client.get("/api/v1/runs", project="shop").json_body
     prod = client.get("/api/v1/runs", environment="production", page_size=1).json_body
     csv_text = client.get("/api/v1/runs", project="shop", format="csv").content.decode()
     bad_date = client.get("/api/v1/runs", since="yesterday")
+    impossible_date = client.get("/api/v1/runs", until="2024-02-30")
+    member_refused = pipeline.get("/api/v1/runs")
 
     assert everything["count"] == 3
     assert shop["count"] == 2
     assert prod["count"] == 2 and len(prod["results"]) == 1 and "page=2" in prod["next"]
     assert len(csv_text.strip().splitlines()) == 3
-    assert bad_date.status_code == 400
+    assert bad_date.status_code == impossible_date.status_code == 400
+    assert member_refused.status_code == 403

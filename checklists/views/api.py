@@ -16,7 +16,7 @@ from ninja.security import HttpBearer
 
 from .. import markdown as md
 from .. import permissions, selectors, services
-from ..serializers import event_json, item_json, note_json, signoff_json
+from ..serializers import csv_safe, event_json, item_json, note_json, signoff_json
 from ..models import ApiToken, RuleError, Run, RunItem
 
 
@@ -326,26 +326,6 @@ def run_events(request, run_id: int, page: int = 1, page_size: int = 50):
     return paginate(request, run.events.order_by("at", "id"), event_json, page, page_size)
 
 
-def _when(value: str | None, *, end: bool):
-    """ISO 8601 date or time; a bare date `until` includes that whole day."""
-    if not value:
-        return None
-    from datetime import datetime, time, timedelta
-
-    from django.utils import timezone
-    from django.utils.dateparse import parse_date, parse_datetime
-
-    moment = parse_datetime(value)
-    if moment is None:
-        day = parse_date(value)
-        if day is None:
-            raise RuleError(f"{value!r} is not an ISO 8601 date or time.")
-        moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
-        if end:
-            moment -= timedelta(microseconds=1)
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
-    return moment
 
 
 def run_summary_json(request, run) -> dict:
@@ -377,14 +357,14 @@ def run_list(
     page_size: int = 50,
     format: str = "json",
 ):
-    require(permissions.can_view(request.auth))
+    require(permissions.can_view_reports(request.auth), "Deployment history needs the manager or lead role.")
     qs = selectors.run_history(
         project=project or None,
         environment=environment or None,
         status=status or None,
         template=template or None,
-        since=_when(since, end=False),
-        until=_when(until, end=True),
+        since=selectors.moment_param(since, end=False),
+        until=selectors.moment_param(until, end=True),
     )
     if format == "csv":
         import csv
@@ -397,7 +377,7 @@ def run_list(
         for run in qs.iterator(chunk_size=500):
             row = run_summary_json(request, run)
             row["done"], row["total"] = row.pop("progress").values()
-            writer.writerow([row[c] if row[c] is not None else "" for c in columns])
+            writer.writerow([csv_safe(row[c]) if row[c] is not None else "" for c in columns])
         return response
     return paginate(request, qs, lambda r: run_summary_json(request, r), page, page_size)
 
@@ -406,11 +386,18 @@ class VerifyIn(Schema):
     items: list[int] | None = None
 
 
-@api.post("/v1/runs/{run_id}/verify", response={202: dict})
-def run_verify(request, run_id: int, payload: VerifyIn):
+@api.post("/v1/runs/{run_id}/verify", response={202: dict}, openapi_extra={"requestBody": {"content": {"application/json": {"schema": VerifyIn.model_json_schema()}}, "required": False}})
+def run_verify(request, run_id: int):
     run = run_for(request, run_id)
     require(permissions.can_work(request.auth), "Running verifications needs the member role.")
-    results = services.verification_enqueue(run=run, actor=request.auth, item_ids=payload.items)
+    # The body is optional (`{items?}`), which ninja's body parsing does not allow for.
+    try:
+        items = VerifyIn.model_validate_json(request.body or b"{}").items
+    except ValueError:
+        raise RuleError("The body is {\"items\": [item ids]}, or empty to verify every check.") from None
+    if items is not None and not items:
+        raise RuleError("`items` is empty: name the items to verify, or leave it out to verify them all.")
+    results = services.verification_enqueue(run=run, actor=request.auth, item_ids=items)
     return Status(202, {"queued": len(results), "results": [{"id": r.pk, "item": r.item_id, "kind": r.kind} for r in results]})
 
 

@@ -6,12 +6,12 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET
 
 from .. import permissions, selectors
+from ..serializers import csv_safe
 from ..choices import RunStatus
-from ..models import Environment, Project
+from ..models import Environment, Project, RuleError
 
 
 def _require(allowed: bool):
@@ -44,7 +44,12 @@ def history(request):
         "since": request.GET.get("since", "").strip(),
         "until": request.GET.get("until", "").strip(),
     }
-    since, until = parse_date(filters["since"] or "") if filters["since"] else None, parse_date(filters["until"] or "") if filters["until"] else None
+    error = None
+    try:
+        since, until = selectors.moment_param(filters["since"], end=False), selectors.moment_param(filters["until"], end=True)
+    except RuleError as exc:
+        since = until = None
+        error = exc.message
     qs = selectors.run_history(
         project=filters["project"] or None,
         environment=filters["environment"] or None,
@@ -65,7 +70,7 @@ def history(request):
         writer.writerow(columns)
         for run in qs.iterator(chunk_size=500):
             row = run_summary_json(request, run)
-            writer.writerow([row[c] or "" for c in columns])
+            writer.writerow([csv_safe(row[c] or "") for c in columns])
         return response
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     stats = selectors.history_stats(qs)
@@ -82,7 +87,9 @@ def history(request):
             "statuses": RunStatus.choices,
             "projects": Project.objects.order_by("name").values_list("name", flat=True),
             "environments": Environment.objects.order_by("name").values_list("name", flat=True).distinct(),
+            "error": error,
         },
+        status=400 if error else 200,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
@@ -97,11 +98,16 @@ def run_poll(request, pk):
         known = int(request.GET.get("rev", "0"))
     except ValueError:
         known = 0
-    current = Run.objects.filter(pk=pk).values_list("revision", flat=True).first()
+    current = Run.objects.filter(pk=pk).values_list("revision", "status").first()
     if current is None:
         raise Http404
-    if current == known:
+    if current[0] == known:
         return HttpResponse(status=204)
+    if request.GET.get("status") and request.GET["status"] != current[1]:
+        # Gone live, aborted, rolled back: what may be done changed everywhere on the page.
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
     run = _run_or_404(pk)
     changes = selectors.run_changes_since(run, known)
     context = {**changes, "run": run, "can": _abilities(request.user, run), "decisions": services.run_current_decisions(run)}
@@ -192,10 +198,10 @@ def run_verify(request, pk):
         return _refusal(request, run, exc.message, exc.status, item=item)
     if item is not None:
         return _item_response(request, run, item)
-    messages.info(request, f"Queued {len(results)} verification(s).")
     if request.htmx:
         response = HttpResponse(f'<p class="flash info">Queued {len(results)} verification(s); results appear as they finish.</p>')
         return reswap(retarget(response, "#flash"), "innerHTML")
+    messages.info(request, f"Queued {len(results)} verification(s).")
     return redirect(run.get_absolute_url())
 
 
@@ -285,18 +291,17 @@ def run_start(request):
         try:
             if chosen is None:
                 raise RuleError("Choose a template.")
-            env = services.environment_get_or_create(project_name, environment_name)
-            run, _ = services.run_start(
-                version=chosen, environment=env, version_label=request.POST.get("version_label", ""), actor=request.user, variables=variables
-            )
+            if chosen.template.is_archived:
+                raise RuleError(f"“{chosen.template.name}” is archived: restore it to start runs from it.")
+            if chosen.pk != chosen.template.latest_version().pk:
+                raise RuleError(f"“{chosen.template.name}” has a newer version: start from v{chosen.template.latest_version().number}.")
+            with transaction.atomic():
+                env = services.environment_get_or_create(project_name, environment_name)
+                run, _ = services.run_start(
+                    version=chosen, environment=env, version_label=request.POST.get("version_label", ""), actor=request.user, variables=variables
+                )
         except RuleError as exc:
             error = exc.message
-        except Exception as exc:  # a bad variable name fails full_clean
-            from django.core.exceptions import ValidationError
-
-            if not isinstance(exc, ValidationError):
-                raise
-            error = "Variable names may hold letters, digits, - and _ only."
         else:
             messages.success(request, "Run started. Good luck with the launch.")
             return redirect(run.get_absolute_url())
