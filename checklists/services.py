@@ -644,9 +644,9 @@ def verification_enqueue(*, run: Run, actor, item_ids: list[int] | None = None) 
     try:
         # A fresh connection each time: a pooled one may still point at a broker that went away.
         with verification_run.app.connection_for_write() as connection:
-            for result in results:
-                verification_run.apply_async(args=[result.pk], retry=False, connection=connection)
-                published.append(result.pk)
+            for chunk in _chunks([r.pk for r in results]):
+                verification_run.apply_async(args=[chunk], retry=False, connection=connection)
+                published.extend(chunk)
     except Exception as exc:
         # The broker went away between the ping and the publish: take back what never left.
         VerificationResult.objects.filter(pk__in=[r.pk for r in results]).exclude(pk__in=published).filter(
@@ -656,6 +656,20 @@ def verification_enqueue(*, run: Run, actor, item_ids: list[int] | None = None) 
             f"The verification queue is unavailable ({exc.__class__.__name__}); {len(published)} of {len(results)} checks were queued."
         ) from exc
     return results
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    """A task carries a few checks when many are asked for at once.
+
+    Each Celery task costs the worker several milliseconds of interpreter time of its own;
+    with 300 checks that overhead, not the network, decided how long "Verify all" took.
+    """
+    from math import ceil
+
+    from django.conf import settings
+
+    size = min(16, max(1, ceil(4 * len(ids) / max(1, settings.CELERY_WORKER_CONCURRENCY))))
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def verification_claim(result_id: int) -> bool:
@@ -676,55 +690,94 @@ def verification_claim(result_id: int) -> bool:
     )
 
 
-def verification_execute(result_id: int):
-    """Run a claimed check and record what it found. Called by the Celery task.
+def verification_execute(result_ids: list[int]) -> None:
+    """Run claimed checks side by side and record what each found. Called by the Celery task.
 
-    A worker runs dozens of these at once in threads that share one interpreter lock, so
-    each task keeps to a handful of queries.
+    Database work stays in the task's own thread (two queries for the batch); only the
+    network waits run in helper threads, bounded across the worker (see checks_running).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from .models import VerificationResult
     from .verifications import registry
 
-    run_id, kind, params = VerificationResult.objects.values_list("run_id", "item__check_kind", "item__check_params").get(pk=result_id)
-    variables = list(RunVariable.objects.filter(run_id=run_id).only("name", "stored", "secret"))
-    outcome = registry.run(
-        kind,
-        dict(params),
-        {v.name: v.value for v in variables},
-        secrets=[v.value for v in variables if v.secret and v.value],
-    )
-    return verification_record(
-        result_id=result_id, run_id=run_id, status=outcome.status, message=outcome.message,
-        evidence=outcome.evidence, duration_ms=outcome.duration_ms,
-    )
+    rows = list(VerificationResult.objects.filter(pk__in=result_ids).values_list("pk", "run_id", "item__check_kind", "item__check_params"))
+    variables: dict[int, list] = {}
+    for variable in RunVariable.objects.filter(run_id__in={row[1] for row in rows}).only("run_id", "name", "stored", "secret"):
+        variables.setdefault(variable.run_id, []).append(variable)
+
+    def check(row):
+        _, run_id, kind, params = row
+        own = variables.get(run_id, [])
+        with checks_running():
+            return registry.run(kind, dict(params), {v.name: v.value for v in own}, secrets=[v.value for v in own if v.secret and v.value])
+
+    if len(rows) == 1:
+        outcomes = [check(rows[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=len(rows), thread_name_prefix="check") as pool:
+            outcomes = list(pool.map(check, rows))
+    for (pk, run_id, _, _), outcome in zip(rows, outcomes):
+        _result_write(pk, outcome.status, outcome.message, outcome.evidence, outcome.duration_ms)
+    for run_id in {row[1] for row in rows}:
+        _apply_until_done(run_id, [row[0] for row in rows if row[1] == run_id])
+
+
+_CHECK_SLOTS = None
+
+
+def checks_running():
+    """At most the worker's concurrency of checks talk to the network at once, in all tasks."""
+    import threading
+
+    from django.conf import settings
+
+    global _CHECK_SLOTS
+    if _CHECK_SLOTS is None:
+        _CHECK_SLOTS = threading.BoundedSemaphore(max(1, settings.CELERY_WORKER_CONCURRENCY))
+    return _CHECK_SLOTS
 
 
 ITEM_STATE_FIELDS = ("state", "reason", "changed_by", "changed_by_name", "changed_at", "revision")
 
 
-def verification_record(*, result_id: int, status: str, message: str, evidence: dict | None = None, duration_ms: int | None = None, run_id: int | None = None) -> bool:
+def _result_write(result_id: int, status: str, message: str, evidence: dict | None, duration_ms: int | None) -> bool:
+    """Finish a result once: a redelivered task or the sweep finds nothing left to write."""
+    from .choices import VerificationStatus
+    from .models import VerificationResult
+
+    return bool(
+        VerificationResult.objects.filter(pk=result_id, status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING]).update(
+            status=status, message=message[:2000], evidence=evidence or {}, duration_ms=duration_ms, finished_at=timezone.now()
+        )
+    )
+
+
+def _apply_until_done(run_id: int, result_ids: list[int]) -> None:
+    """Either this task applies the batch its results are in, or it sees that another did.
+
+    Nobody queues for the run's row lock: with many results landing at once, a line of
+    waiters on one row costs far more than the few statements a batch needs. Taking the
+    lock means applying every committed result, these included.
+    """
+    from .models import VerificationResult
+
+    while verification_apply(run_id) is None:
+        time.sleep(0.1)
+        if not VerificationResult.objects.filter(pk__in=result_ids, applied_at__isnull=True).exists():
+            return
+
+
+def verification_record(*, result_id: int, status: str, message: str, evidence: dict | None = None, duration_ms: int | None = None) -> bool:
     """Write a finished result once, then see it applied to the run (events, tick, revision).
 
     Answers False when the result was already finished (a redelivered task, the sweep).
     """
-    from .choices import VerificationStatus
     from .models import VerificationResult
 
-    updated = VerificationResult.objects.filter(
-        pk=result_id, status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING]
-    ).update(status=status, message=message[:2000], evidence=evidence or {}, duration_ms=duration_ms, finished_at=timezone.now())
-    if not updated:
+    if not _result_write(result_id, status, message, evidence, duration_ms):
         return False
-    if run_id is None:
-        run_id = VerificationResult.objects.values_list("run_id", flat=True).get(pk=result_id)
-    # Either this task applies the batch its result is in, or it sees that another did.
-    # Nobody queues for the run's row lock: with many results landing at once, a line of
-    # waiters on one row costs far more than the few statements a batch needs.
-    # Taking the lock means applying every committed result, this one included.
-    while verification_apply(run_id) is None:
-        time.sleep(0.1)
-        if VerificationResult.objects.filter(pk=result_id, applied_at__isnull=False).exists():
-            break
+    _apply_until_done(VerificationResult.objects.values_list("run_id", flat=True).get(pk=result_id), [result_id])
     return True
 
 
@@ -732,7 +785,7 @@ def verification_apply(run_id: int) -> int | None:
     """Apply every finished, unapplied result of a run in one transaction under the run's lock.
 
     Answers how many it applied, or None when another transaction holds the run's lock
-    (the caller then looks again: see verification_record).
+    (the caller then looks again: see _apply_until_done).
     """
     from .choices import VerificationStatus
     from .models import VerificationResult

@@ -10,15 +10,18 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def verification_run(result_id: int) -> None:
-    if not services.verification_claim(result_id):
+def verification_run(result_ids: list[int] | int) -> None:
+    ids = [result_ids] if isinstance(result_ids, int) else list(result_ids)
+    claimed = [result_id for result_id in ids if services.verification_claim(result_id)]
+    if not claimed:
         return
     try:
-        services.verification_execute(result_id)
+        services.verification_execute(claimed)
     except Exception as exc:
         # Checks never raise; this is our own failure, recorded so the page does not wait forever.
-        log.exception("verification %s failed inside deploycheck", result_id)
-        services.verification_record(result_id=result_id, status="error", message=f"deploycheck could not run this check ({exc.__class__.__name__}).")
+        log.exception("verifications %s failed inside deploycheck", claimed)
+        for result_id in claimed:
+            services.verification_record(result_id=result_id, status="error", message=f"deploycheck could not run this check ({exc.__class__.__name__}).")
 
 
 @shared_task(ignore_result=True)
