@@ -167,7 +167,12 @@ def run_board(run: Run, *, user=None, show: str = "all", query: str = "") -> dic
     for item in items:
         if item_matches(item, show, query, user):
             by_section.setdefault(item.section_id, []).append(item)
+    checks: dict[int | None, int] = {}
+    for item in items:
+        if item.check_kind:
+            checks[item.section_id] = checks.get(item.section_id, 0) + 1
     for section in sections:
+        section.check_count = checks.get(section.pk, 0)
         section.visible_items = by_section.get(section.pk, [])
         section.progress = per_section.get(section.pk, {"done": 0, "total": 0})
         section.depth = 0

@@ -87,3 +87,16 @@ def test_earlier_results_of_an_item(client, setup):
     assert fragment.count("<li") == 2 and "Queued" in fragment
     assert page.status_code == 200 and "<html" in page.content.decode()
     assert RunItem.objects.get(pk=item.pk).state == "todo"
+
+
+def test_verify_a_whole_section(client, setup):
+    run, lead = setup
+    client.force_login(lead)
+    section = run.sections.get(title="Before")
+
+    page = client.get(run.get_absolute_url()).content.decode()
+    answer = client.post(f"/runs/{run.pk}/verify", {"section": section.pk})
+
+    assert "Verify this section (1)" in page
+    assert answer.status_code == 302
+    assert list(VerificationResult.objects.values_list("item__section_id", flat=True)) == [section.pk]
