@@ -7,8 +7,8 @@ the run's revision) live in services.py, so that a page and the API go through o
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 import secrets as pysecrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models

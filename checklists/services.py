@@ -466,7 +466,7 @@ def _role_canonical(run: Run, role: str | None) -> str:
     role = (role or "").strip()
     if not run.required_roles:
         if role:
-            raise RuleError(f"This run needs no named role: omit `role` (a lead approves).")
+            raise RuleError("This run needs no named role: omit `role` (a lead approves).")
         return ""
     for required in run.required_roles:
         if required.lower() == role.lower():
@@ -717,7 +717,7 @@ def verification_execute(result_ids: list[int]) -> None:
     else:
         with ThreadPoolExecutor(max_workers=len(rows), thread_name_prefix="check") as pool:
             outcomes = list(pool.map(check, rows))
-    for (pk, run_id, _, _), outcome in zip(rows, outcomes):
+    for (pk, _, _, _), outcome in zip(rows, outcomes):
         _result_write(pk, outcome.status, outcome.message, outcome.evidence, outcome.duration_ms)
     for run_id in {row[1] for row in rows}:
         _apply_until_done(run_id, [row[0] for row in rows if row[1] == run_id])
@@ -851,11 +851,11 @@ def verification_apply(run_id: int) -> int | None:
 
 def verification_sweep() -> int:
     """Results stuck past their deadline (worker lost, queue wiped) become errors."""
-    from .choices import VerificationStatus
-    from .models import VerificationResult
-
     # Finished but never applied: the worker died between writing and applying.
     from datetime import timedelta
+
+    from .choices import VerificationStatus
+    from .models import VerificationResult
 
     orphaned = (
         VerificationResult.objects.filter(finished_at__lt=timezone.now() - timedelta(seconds=30), applied_at__isnull=True)

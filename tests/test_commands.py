@@ -11,7 +11,13 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from checklists.models import ApiToken, ChecklistTemplate, Run, SignoffRole, TemplateItem
+from checklists.models import (
+    ApiToken,
+    ChecklistTemplate,
+    Run,
+    SignoffRole,
+    TemplateItem,
+)
 
 from .conftest import CORPUS, SEEDS, ApiClient
 

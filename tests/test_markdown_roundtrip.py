@@ -10,7 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checklists.markdown import Check, Document, Item, ParseError, Section, parse, parse_bytes, render
+from checklists.markdown import (
+    Check,
+    Document,
+    Item,
+    ParseError,
+    Section,
+    parse,
+    parse_bytes,
+    render,
+)
 from checklists.markdown.annotations import format_annotation, parse_annotation
 from checklists.verifications.registry import validate
 

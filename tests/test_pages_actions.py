@@ -3,7 +3,14 @@
 import pytest
 
 from checklists import services
-from checklists.models import AuditEvent, Note, Run, RunItem, Signoff, VerificationResult
+from checklists.models import (
+    AuditEvent,
+    Note,
+    Run,
+    RunItem,
+    Signoff,
+    VerificationResult,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,8 +8,8 @@ import time
 import boto3
 import pytest
 
-from checklists.verifications.registry import run, validate
 from checklists.verifications.base import ParamError
+from checklists.verifications.registry import run, validate
 from tests.servers import backdate_s3_object, dns_server, http_server, moto_server  # noqa: F401
 
 HOUR = 3600

@@ -7,7 +7,18 @@ import pytest
 
 from checklists.verifications.net import Denied, check_address
 from checklists.verifications.registry import run
-from tests.servers import ca_bundle, dns_server, hang, http_server, redirect, slow, test_ca, tls_server, trickle, trickle_headers  # noqa: F401
+from tests.servers import (  # noqa: F401
+    ca_bundle,
+    dns_server,
+    hang,
+    http_server,
+    redirect,
+    slow,
+    test_ca,
+    tls_server,
+    trickle,
+    trickle_headers,
+)
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=31536000",

@@ -3,7 +3,13 @@
 import pytest
 
 from checklists.verifications.base import MissingVariable, ParamError
-from checklists.verifications.registry import KINDS, fill, placeholders, validate, with_defaults
+from checklists.verifications.registry import (
+    KINDS,
+    fill,
+    placeholders,
+    validate,
+    with_defaults,
+)
 
 
 @pytest.mark.parametrize(

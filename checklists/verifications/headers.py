@@ -5,7 +5,16 @@ from __future__ import annotations
 import re
 
 from . import net
-from .base import CheckContext, Outcome, ParamError, check_keys, clean_url, failed, has_placeholder, passed
+from .base import (
+    CheckContext,
+    Outcome,
+    ParamError,
+    check_keys,
+    clean_url,
+    failed,
+    has_placeholder,
+    passed,
+)
 
 KIND = "headers"
 DEFAULT_REQUIRE = "strict-transport-security,content-security-policy,x-frame-options,x-content-type-options"

@@ -17,7 +17,14 @@ from urllib.parse import quote, quote_plus
 from django.conf import settings
 
 from . import backup, dns, headers, http, net, redirect, tcp, tls
-from .base import PLACEHOLDER, CheckContext, MissingVariable, Outcome, ParamError, errored
+from .base import (
+    PLACEHOLDER,
+    CheckContext,
+    MissingVariable,
+    Outcome,
+    ParamError,
+    errored,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,16 @@ import struct
 import time
 
 from . import net
-from .base import CheckContext, Outcome, check_keys, clean_choice, clean_host, clean_port, failed, passed
+from .base import (
+    CheckContext,
+    Outcome,
+    check_keys,
+    clean_choice,
+    clean_host,
+    clean_port,
+    failed,
+    passed,
+)
 
 KIND = "tcp"
 KEYS: dict[str, str | None] = {"host": None, "port": None, "probe": "none"}

@@ -10,7 +10,16 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from . import net
-from .base import CheckContext, Outcome, check_keys, clean_host, clean_int, clean_port, failed, passed
+from .base import (
+    CheckContext,
+    Outcome,
+    check_keys,
+    clean_host,
+    clean_int,
+    clean_port,
+    failed,
+    passed,
+)
 
 KIND = "tls"
 KEYS: dict[str, str | None] = {"host": None, "port": "443", "min_days": "30"}

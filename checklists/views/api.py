@@ -16,8 +16,8 @@ from ninja.security import HttpBearer
 
 from .. import markdown as md
 from .. import permissions, selectors, services
-from ..serializers import csv_safe, event_json, item_json, note_json, signoff_json
 from ..models import ApiToken, RuleError, Run, RunItem
+from ..serializers import csv_safe, event_json, item_json, note_json, signoff_json
 
 
 class BearerToken(HttpBearer):

@@ -9,9 +9,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from .. import permissions, selectors
-from ..serializers import csv_safe
 from ..choices import RunStatus
 from ..models import Environment, Project, RuleError
+from ..serializers import csv_safe
 
 
 def _require(allowed: bool):
@@ -59,9 +59,9 @@ def history(request):
         until=until,
     )
     if request.GET.get("format") == "csv":
-        from .api import run_summary_json
-
         import csv
+
+        from .api import run_summary_json
 
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="deploycheck-history.csv"'

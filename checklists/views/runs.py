@@ -16,7 +16,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import reswap, retarget
 
 from .. import permissions, reports, selectors, services
-from ..models import Environment, Project, RuleError, Run, RunItem, RunSection, TemplateVersion
+from ..models import (
+    Environment,
+    Project,
+    RuleError,
+    Run,
+    RunItem,
+    RunSection,
+    TemplateVersion,
+)
 from ..selectors import run_board
 
 TEMPLATE = "checklists/run_detail.html"
