@@ -205,8 +205,12 @@ def run_changes_since(run: Run, revision: int) -> dict:
 
 
 def failing_verifications():
-    """The latest result of each checked item in open runs, where that result failed."""
-    latest = VerificationResult.objects.filter(item=OuterRef("item")).order_by("-queued_at", "-id").values("pk")[:1]
+    """Checked items in open runs whose latest finished check failed (a re-run in flight hides nothing)."""
+    latest = (
+        VerificationResult.objects.filter(item=OuterRef("item"), status__in=VerificationStatus.finished())
+        .order_by("-queued_at", "-id")
+        .values("pk")[:1]
+    )
     return (
         VerificationResult.objects.filter(
             run__status="in_progress", status__in=[VerificationStatus.FAILED, VerificationStatus.ERROR], pk=Subquery(latest)
