@@ -179,6 +179,15 @@ def run_board(run: Run, *, user=None, show: str = "all", query: str = "") -> dic
     depth = {}
     for section in sections:
         section.depth = depth[section.pk] = depth.get(section.parent_id, -1) + 1
+    # A section's progress counts its subsections' items too ("Pre-Deployment 41/120").
+    by_id = {section.pk: section for section in sections}
+    for section in reversed(sections):
+        section.progress = dict(section.progress)
+    for section in reversed(sections):
+        parent = by_id.get(section.parent_id)
+        if parent is not None:
+            parent.progress["done"] += section.progress["done"]
+            parent.progress["total"] += section.progress["total"]
     open_required = run_open_required(items)
     return {
         "items": items,

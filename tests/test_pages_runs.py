@@ -256,3 +256,16 @@ def test_the_poll_reloads_the_page_when_the_run_went_live(browser, run):
 
     assert answer.status_code == 204
     assert answer["HX-Refresh"] == "true"
+
+
+def test_a_parent_section_counts_its_subsections_items(browser, lead, member):
+    text = "# Nested\n\n## Pre-Deployment\n\n### Infra\n\n- [ ] a\n- [ ] b\n\n### Data\n\n- [ ] c\n"
+    version = services.template_import(md.parse(text), actor=lead)
+    environment = services.environment_get_or_create("nest", "prod")
+    run, _ = services.run_start(version=version, environment=environment, version_label="1", actor=lead)
+    services.run_item_set_state(item=run.items.get(text="a"), state="done", actor=lead)
+
+    html = browser.get(run.get_absolute_url()).content.decode()
+
+    parent = run.sections.get(title="Pre-Deployment")
+    assert re.search(rf'id="section-progress-{parent.pk}"[^>]*>1/3<', html)
