@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from . import markdown as md
 from .verifications import registry
 from .verifications.base import ParamError
+from .verifications.suggest import suggest
 
 
 class EditError(ValueError):
@@ -213,10 +214,6 @@ def prepare_forms(nodes: list[Node], found: list[tuple[str, str, dict]]) -> None
 
 def suggestions(doc: md.Document) -> list[tuple[str, str, dict]]:
     """Checks the editor offers for items that look verifiable (never attached silently)."""
-    try:
-        from .verifications.suggest import suggest
-    except ImportError:  # pragma: no cover - suggestions are optional
-        return []
     found = []
     for node in outline(doc):
         if node.kind == "item" and node.obj.check is None:

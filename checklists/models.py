@@ -70,9 +70,6 @@ class Environment(models.Model):
     def __str__(self):
         return f"{self.project.name} / {self.name}"
 
-    def variables_dict(self) -> dict[str, str]:
-        return {v.name: v.value for v in self.variables.all()}
-
 
 class VariableBase(models.Model):
     """A value that fills `{{ name }}` in checks; a secret one is stored encrypted and never shown."""
@@ -289,9 +286,6 @@ class Run(models.Model):
 
     def variables_dict(self) -> dict[str, str]:
         return {v.name: v.value for v in self.variables.all()}
-
-    def secret_values(self) -> list[str]:
-        return [v.value for v in self.variables.all() if v.secret and v.value]
 
 
 class RunVariable(VariableBase):

@@ -39,7 +39,6 @@ def run_items(run: Run) -> list[RunItem]:
         .annotate(
             latest_verification_id=Subquery(latest.values("pk")[:1]),
             latest_finished_id=Subquery(finished.values("pk")[:1]),
-            note_count=Count("notes"),
         )
         .order_by("position")
     )
@@ -102,7 +101,11 @@ def run_history(*, project=None, environment=None, status=None, template=None, s
     if status:
         qs = qs.filter(status=status)
     if template:
-        qs = qs.filter(Q(template__slug=template) | Q(template_name=template) | Q(template_id=int(template) if str(template).isdigit() else None))
+        # An id, a slug or a name; a run whose template was deleted still matches by name.
+        match = Q(template__slug=template) | Q(template_name=template)
+        if str(template).isdigit():
+            match |= Q(template_id=int(template))
+        qs = qs.filter(match)
     if since:
         qs = qs.filter(started_at__gte=since)
     if until:
@@ -209,8 +212,7 @@ def run_changes_since(run: Run, revision: int) -> dict:
     """What the poll sends: only the items changed after `revision`, with the totals."""
     board = run_board(run)
     changed = [i for i in board["items"] if i.revision > revision]
-    per_section = section_progress(board["items"])
-    return {**board, "changed": changed, "section_progress": per_section}
+    return {**board, "changed": changed}
 
 
 def failing_verifications():

@@ -161,3 +161,20 @@ def test_csv_exports_never_carry_a_spreadsheet_formula(api_as, member, run):
 
     assert "'mo: =HYPERLINK" in csv_text or "'=HYPERLINK" in csv_text or "mo: =HYPERLINK" in csv_text
     assert ",=HYPERLINK" not in csv_text
+
+
+def test_history_by_template_does_not_sweep_in_runs_whose_template_was_deleted(api_as, make_user, member, lead):
+    from checklists import markdown as md
+
+    kept = services.template_import(md.parse("# Kept\n\n- [ ] a\n"), actor=lead)
+    gone = services.template_import(md.parse("# Gone\n\n- [ ] a\n"), actor=lead)
+    environment = services.environment_get_or_create("shop", "production")
+    for version in (kept, gone):
+        services.run_start(version=version, environment=environment, version_label="1", actor=member)
+    gone.template.delete()
+
+    page = api_as(make_user("meg", "manager")).get("/api/v1/runs", template="kept").json_body
+    by_name = api_as(make_user("meg2", "manager")).get("/api/v1/runs", template="Gone").json_body
+
+    assert [r["template"] for r in page["results"]] == ["Kept"]
+    assert [r["template"] for r in by_name["results"]] == ["Gone"]
