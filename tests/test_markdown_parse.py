@@ -395,6 +395,96 @@ def test_roles_lose_their_inline_markup():
     assert doc.roles == ["Tech Lead", "QA Lead", "SRE on call"]
 
 
+# -- how many approvers a role needs -----------------------------------------------------------
+
+
+def test_role_with_count_needs_that_many_approvers_in_the_template():
+    doc = parse("## Sign-Off\n\n- [ ] Ops (2)\n- [ ] **Security Lead** (3)\n- [ ] Tech Lead\n")
+
+    signoff = doc.sections[0]
+
+    assert signoff.roles == ["Ops", "Security Lead", "Tech Lead"]
+    assert signoff.role_counts == {"Ops": 2, "Security Lead": 3}
+    assert doc.roles == ["Ops", "Security Lead", "Tech Lead"]
+    assert doc.role_counts == {"Ops": 2, "Security Lead": 3}
+
+
+def test_a_count_inside_the_bold_or_before_a_comment_still_counts():
+    doc = parse("## Sign-Off\n\n- [ ] **Ops (2)**\n- [ ] QA(4) <!-- optional -->\n- [ ] DBA (2) <!-- ask Kim -->\n")
+
+    assert doc.roles == ["Ops", "QA", "DBA"]
+    assert doc.role_counts == {"Ops": 2, "QA": 4, "DBA": 2}
+
+
+def test_a_count_of_one_is_one_approver_like_no_count():
+    doc = parse("## Sign-Off\n\n- [ ] Ops (1)\n- [ ] QA\n")
+
+    assert doc.roles == ["Ops", "QA"]
+    assert doc.role_counts == {}
+
+
+def test_a_role_named_twice_needs_its_highest_count():
+    doc = parse(
+        "## Release\n\n- [ ] ship\n\n"
+        "## Sign-Off\n\n- [ ] Ops (2)\n- [ ] Ops\n- [ ] QA (2)\n\n"
+        "## Sign-off\n\n- [ ] Ops (5)\n- [ ] QA\n"
+    )
+    first, second = doc.sections[1:]
+
+    assert (first.roles, first.role_counts) == (["Ops", "Ops", "QA"], {"Ops": 2, "QA": 2})
+    assert (second.roles, second.role_counts) == (["Ops", "QA"], {"Ops": 5})
+    assert doc.roles == ["Ops", "QA"]
+    assert doc.role_counts == {"Ops": 5, "QA": 2}
+
+
+def test_parentheses_that_are_escaped_or_code_or_words_stay_in_the_role_name():
+    doc = parse("## Sign-Off\n\n- [ ] Shift \\(2\\)\n- [ ] `Ops (2)`\n- [ ] Engineer (on call)\n- [ ] Team (2) Lead\n")
+
+    assert doc.roles == ["Shift (2)", "Ops (2)", "Engineer (on call)", "Team (2) Lead"]
+    assert doc.role_counts == {}
+
+
+def test_a_count_on_an_ordinary_item_is_just_text():
+    doc = parse("## Deploy\n\n- [ ] Restart the workers (2)\n- [ ] Drain (0)\n")
+
+    assert [item.text for item in doc.sections[0].items] == ["Restart the workers (2)", "Drain (0)"]
+    assert doc.role_counts == {}
+
+
+def test_zero_approvers_is_an_error_with_its_line():
+    with pytest.raises(ParseError) as caught:
+        parse("# Launch\n\n## Sign-Off\n\n- [ ] Tech Lead\n- [ ] Ops (0)\n")
+
+    assert caught.value.line == 6
+    assert str(caught.value) == (
+        "line 6: sign-off role 'Ops' asks for 0 approvers: the count in parentheses must be from 1 to 20"
+    )
+
+
+@pytest.mark.parametrize("count, shown", [("21", "21"), ("200", "200"), ("-1", "-1"), ("9" * 5000, "999999...")])
+def test_absurd_approver_counts_are_errors_with_their_line(count, shown):
+    with pytest.raises(ParseError) as caught:
+        parse(f"## Sign-Off\n\n- [ ] **Security Lead** ({count})\n")
+
+    assert caught.value.line == 3
+    assert f"'Security Lead' asks for {shown} approvers" in str(caught.value)
+    assert "from 1 to 20" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_twenty_approvers_is_the_most_a_role_may_need():
+    doc = parse("## Sign-Off\n\n- [ ] Ops (20)\n")
+
+    assert doc.role_counts == {"Ops": 20}
+
+
+def test_a_count_without_a_role_name_is_an_error_with_its_line():
+    with pytest.raises(ParseError, match=r"approver count \(2\) needs a sign-off role name") as caught:
+        parse("## Sign-Off\n\n- [ ] Ops\n- [ ] **(2)**\n")
+
+    assert caught.value.line == 4
+
+
 # -- flags and checks ------------------------------------------------------------------------
 
 
@@ -428,6 +518,54 @@ def test_a_flag_comment_further_down_is_just_text():
 
     assert doc.sections[0].optional is False
     assert doc.sections[0].body == "Intro.\n\n<!-- optional -->"
+
+
+def test_four_eyes_comment_under_signoff_heading_is_read():
+    doc = parse("## Release\n\n- [ ] ship\n\n## ✅ Sign-Off\n<!-- four-eyes -->\n\nAsk them.\n\n- [ ] Ops (2)\n")
+    release, signoff = doc.sections
+
+    assert (signoff.four_eyes, signoff.body, signoff.roles) == (True, "Ask them.", ["Ops"])
+    assert release.four_eyes is False
+    assert doc.four_eyes is True
+
+
+def test_four_eyes_reads_with_other_heading_flags_and_without_roles():
+    doc = parse("- [ ] ship\n\n## Sign off\n\n<!-- Four-Eyes -->\n<!-- optional -->\n\nAny lead approves.\n")
+    signoff = doc.sections[0]
+
+    assert (signoff.four_eyes, signoff.optional, signoff.body) == (True, True, "Any lead approves.")
+    assert doc.roles == []
+    assert doc.four_eyes is True
+
+
+def test_a_template_without_the_comment_is_not_four_eyes():
+    doc = parse("## Sign-Off\n\n- [ ] Tech Lead\n")
+
+    assert doc.sections[0].four_eyes is False
+    assert doc.four_eyes is False
+
+
+@pytest.mark.parametrize(
+    "text, body",
+    [
+        ("## Deploy\n<!-- four-eyes -->\n\n- [ ] ship\n", "<!-- four-eyes -->"),
+        ("## Sign-Off\n\nIntro.\n\n<!-- four-eyes -->\n\n- [ ] Ops\n", "Intro.\n\n<!-- four-eyes -->"),
+        ("## Sign-Off\n<!-- four-eyes --> please\n\n- [ ] Ops\n", "<!-- four-eyes --> please"),
+    ],
+)
+def test_four_eyes_comment_anywhere_else_is_just_text(text, body):
+    doc = parse(text)
+
+    assert doc.sections[0].four_eyes is False
+    assert doc.sections[0].body == body
+    assert doc.four_eyes is False
+
+
+def test_four_eyes_in_an_item_stays_in_its_text():
+    doc = parse("- [ ] Deploy <!-- four-eyes -->\n")
+
+    assert doc.items[0].text == "Deploy <!-- four-eyes -->"
+    assert doc.four_eyes is False
 
 
 def test_check_annotation_in_the_text_or_the_body():

@@ -127,6 +127,77 @@ def test_export_is_canonical_markdown():
     assert parse(render(doc)) == doc
 
 
+def test_role_counts_and_four_eyes_are_written_back():
+    doc = Document(
+        name="Payments",
+        items=[Item(text="Ship")],
+        sections=[
+            Section(
+                title="Sign-Off",
+                level=2,
+                four_eyes=True,
+                roles=["Ops", "Security Lead", "QA"],
+                role_counts={"Ops": 2, "Security Lead": 3},
+            )
+        ],
+    )
+
+    exported = render(doc)
+
+    assert exported == (
+        "# Payments\n"
+        "\n"
+        "- [ ] Ship\n"
+        "\n"
+        "## Sign-Off\n"
+        "<!-- four-eyes -->\n"
+        "\n"
+        "- [ ] Ops (2)\n"
+        "- [ ] Security Lead (3)\n"
+        "- [ ] QA\n"
+    )
+    assert parse(exported) == doc
+    assert render(parse(exported)) == exported
+
+
+def test_imported_counts_and_four_eyes_survive_export_and_reimport():
+    first = parse(
+        "# Payments\n\n## ✅ Sign-off\n\n<!-- four-eyes -->\n\n"
+        "- [x] **Security Lead** (2)\n- [ ] Ops (1)\n- [ ] Ops (3)\n- [ ] QA(2) <!-- optional -->\n"
+    )
+
+    exported = render(first)
+    second = parse(exported)
+
+    assert second == first
+    assert (second.sections[0].roles, second.role_counts, second.four_eyes) == (
+        ["Security Lead", "Ops", "Ops", "QA"],
+        {"Security Lead": 2, "Ops": 3, "QA": 2},
+        True,
+    )
+    assert render(second) == exported
+
+
+def test_a_role_name_ending_in_a_number_in_parentheses_is_not_read_back_as_a_count():
+    doc = Document(
+        name=None,
+        sections=[
+            Section(
+                title="Sign-Off",
+                level=2,
+                roles=["Shift (1)", "On call (24)", "Team (2)"],
+                role_counts={"Team (2)": 3},
+            )
+        ],
+    )
+
+    exported = render(doc)
+
+    assert "- [ ] Shift (1\\)\n- [ ] On call (24\\)\n- [ ] Team (2\\) (3)\n" in exported
+    assert parse(exported) == doc
+    assert render(parse(exported)) == exported
+
+
 def test_a_paragraph_body_cannot_swallow_the_next_line():
     # Written without blank lines, "---" under text would become a heading and the next
     # item a lazy continuation of the body.
@@ -178,7 +249,18 @@ HTML = st.just("<details>\n<summary>More</summary>\n\nHidden words.\n\n</details
 BLOCK = st.one_of(PARAGRAPH, FENCE, TABLE, QUOTE, BULLETS, NUMBERED, HTML)
 BODY = st.one_of(st.just(""), st.lists(BLOCK, min_size=1, max_size=2).map("\n\n".join))
 
-ROLE = st.sampled_from(["Tech Lead", "Security Lead", "DevOps Engineer", "QA", "Product Manager", "R&D Lead"])
+# The last two end like a count but are names: export must keep them names.
+ROLE = st.sampled_from(
+    ["Tech Lead", "Security Lead", "DevOps Engineer", "QA", "Product Manager", "R&D Lead", "Shift (1)", "On call (24)"]
+)
+
+
+@st.composite
+def roles_and_counts(draw):
+    """Roles of one Sign-Off section, and how many approvers some of them need."""
+    roles = draw(st.lists(ROLE, min_size=1, max_size=3))
+    counts = {role: draw(st.integers(min_value=2, max_value=20)) for role in roles if draw(st.booleans())}
+    return roles, counts
 
 RAW_CHECKS = [
     ("http", {"url": "https://example.com/health"}),
@@ -232,16 +314,29 @@ def sections(level, depth=0):
     )
     # A Sign-Off section's tasks are roles, so it holds no items; the footer is what follows
     # the roles, so without roles it would read back as body.
-    signoff = st.builds(
+    signoff = roles_and_counts().flatmap(
+        lambda roles: st.builds(
+            Section,
+            title=st.sampled_from(["Sign-Off", "✅ Sign-off"]),
+            level=st.just(level),
+            body=BODY,
+            roles=st.just(roles[0]),
+            role_counts=st.just(roles[1]),
+            footer=BODY,
+            four_eyes=st.booleans(),
+            children=children,
+        )
+    )
+    # Without roles a Sign-Off section still says whether four eyes are needed.
+    signoff_without_roles = st.builds(
         Section,
-        title=st.sampled_from(["Sign-Off", "✅ Sign-off"]),
+        title=st.just("Sign-Off"),
         level=st.just(level),
         body=BODY,
-        roles=st.lists(ROLE, min_size=1, max_size=3),
-        footer=BODY,
+        four_eyes=st.booleans(),
         children=children,
     )
-    return st.one_of(normal, normal, signoff)
+    return st.one_of(normal, normal, signoff, signoff_without_roles)
 
 
 @st.composite
@@ -283,6 +378,7 @@ FRAGMENT = st.sampled_from(
         "<!-- check: tcp host=db.example.com port=5432 -->", "- [ ] `code` [link](https://x.y)",
         "- plain", "+ plain", "2. step", "-", "```", "```sh", "~~~", "````", "    code", "# Name",
         "## Section", "### Deeper", "## Sign-Off", "- [ ] **Tech Lead**", "Para text", "more text",
+        "- [ ] Ops (2)", "- [ ] **Security Lead** (3)", "- [ ] Shift \\(1\\)", "- [ ] QA (0)", "<!-- four-eyes -->",
         "---", "===", "* * *", "> quote", "> - [ ] quoted", "| a | b |", "|---|---|", "<div>",
         "</div>", "<pre>", "<script>", "</pre>", "<!-- optional -->", "<!-- after-go-live -->",
         "<!-- note", "-->", "<!-- -->", "[ref]: https://x.y", "text `unclosed", "",

@@ -30,12 +30,18 @@ from .repair import decode
 from .tree import Check, Document, Item, ParseError, Section
 
 _md = MarkdownIt("commonmark").enable("table")
+# Keeps backslash escapes and entities as tokens of their own: "Ops (2\\)" is a role named
+# "Ops (2)", not Ops twice.
+_md_escapes = MarkdownIt("commonmark").disable("text_join")
 
 # The marker must be followed by whitespace or end the paragraph: "[x]foo" is plain text.
 _TASK = re.compile(r"\[([ xX~!-])\](?=\s|$)")
 _LIST_MARKER = re.compile(r"[-+*]|\d{1,9}[.)]")
 _COMMENT = re.compile(r"<!--(.*?)-->", re.DOTALL)
 _SECTION_FLAGS = {"optional": "optional", "after-go-live": "after_go_live"}
+_SIGNOFF_FLAGS = {**_SECTION_FLAGS, "four-eyes": "four_eyes"}
+_ROLE_COUNT = re.compile(r"\(\s*([+-]?\d+)\s*\)$")
+MAX_APPROVERS = 20  # more is a typo ("(200)") rather than a team that size
 _SIGNOFF_TITLES = {"sign-off", "sign off", "signoff"}
 _LISTS = ("bullet_list", "ordered_list")
 
@@ -276,12 +282,14 @@ class _Assembler:
             elif isinstance(event, _Task):
                 under_heading = False
                 if signoff is not None:
-                    role = self._role(event)
+                    role, count = self._role(event)
                     if role and sink.attribute != "footer":
                         sink = _Sink(signoff, "footer")
                         sinks.append(sink)
                     if role:  # an empty "- [ ]" names nobody
                         signoff.roles.append(role)
+                    if count > 1:
+                        signoff.role_counts[role] = max(count, signoff.role_counts.get(role, 0))
                     continue
                 item = self._item(event)
                 items[id(event)] = item
@@ -295,7 +303,7 @@ class _Assembler:
                 sinks.append(sink)
 
             else:
-                if under_heading and self._section_flags(event, open_sections[-1]):
+                if under_heading and self._section_flags(event, open_sections[-1], signoff is not None):
                     continue
                 under_heading = False
                 if event.kind == "heading" and not sink.is_item:
@@ -322,12 +330,14 @@ class _Assembler:
         section.title = _without(pieces, removed).strip()
         return section
 
-    def _section_flags(self, block: _Block, section: Section) -> bool:
-        """Read `<!-- optional -->` / `<!-- after-go-live -->` right under a heading."""
+    def _section_flags(self, block: _Block, section: Section, signoff: bool) -> bool:
+        """Read `<!-- optional -->` / `<!-- after-go-live -->` (and, under a Sign-Off
+        heading, `<!-- four-eyes -->`) right under a heading."""
         if block.kind != "html_block":
             return False
         source = "\n".join(self.lines[block.start : block.end])
-        flags = [_SECTION_FLAGS.get(c.strip().lower()) for c in _COMMENT.findall(source)]
+        known = _SIGNOFF_FLAGS if signoff else _SECTION_FLAGS
+        flags = [known.get(c.strip().lower()) for c in _COMMENT.findall(source)]
         if not flags or None in flags or _COMMENT.sub("", source).strip():
             return False
         for flag in flags:
@@ -355,13 +365,30 @@ class _Assembler:
         item.text = _escape_open_comments("\n".join(line.strip() for line in lines if line.strip()))
         return item
 
-    def _role(self, task: _Task) -> str:
+    def _role(self, task: _Task) -> tuple[str, int]:
+        """The role's name and how many different people must approve for it."""
         pieces = _split_comments(task.content[3:])
         for _, comment, _ in pieces:
             if comment and annotations.is_annotation(comment):
                 raise ParseError("a sign-off role cannot carry a check", task.line + 1)
         removed = {i for i, (_, comment, _) in enumerate(pieces) if comment and _is_optional(comment)}
-        return _plain_text(_without(pieces, removed))
+        inline = _without(pieces, removed)
+        role = _plain_text(inline)
+        match = _ROLE_COUNT.search(_countable_text(inline))
+        if match is None:
+            return role, 1
+        name, raw = role[: match.start()].strip(), match.group(1)
+        if not name:
+            raise ParseError(f"the approver count ({raw}) needs a sign-off role name before it", task.line + 1)
+        count = int(raw) if len(raw) <= 6 else None  # int() of a thousand digits raises
+        if count is None or not 1 <= count <= MAX_APPROVERS:
+            shown = raw if count is not None else raw[:6] + "..."
+            raise ParseError(
+                f"sign-off role {name!r} asks for {shown} approvers: "
+                f"the count in parentheses must be from 1 to {MAX_APPROVERS}",
+                task.line + 1,
+            )
+        return name, count
 
     def _attach_check(self, item: Item, comment: str, line: int) -> None:
         if item.check is not None:
@@ -566,6 +593,20 @@ def _plain_text(inline: str) -> str:
             words.append(" ")
         elif token.type == "image":
             words.append(token.content)
+    return " ".join("".join(words).split())
+
+
+def _countable_text(inline: str) -> str:
+    """_plain_text() with every character that could not write a count masked out: those
+    from backslash escapes, entities, code and images. Same length, same positions."""
+    words = []
+    for token in _md_escapes.parseInline(inline)[0].children or []:
+        if token.type == "text":
+            words.append(token.content)
+        elif token.type in ("softbreak", "hardbreak"):
+            words.append(" ")
+        elif token.type in ("text_special", "code_inline", "image"):
+            words.append(re.sub(r"\S", "\x00", token.content))
     return " ".join("".join(words).split())
 
 

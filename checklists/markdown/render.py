@@ -35,13 +35,15 @@ def _section(section: Section) -> str:
         head.append("<!-- optional -->")
     if section.after_go_live:
         head.append("<!-- after-go-live -->")
+    if section.four_eyes:
+        head.append("<!-- four-eyes -->")
     blocks = ["\n".join(head)]
     if section.body:
         blocks.append(section.body)
     blocks.extend(_item(item, 0) for item in section.items)
     # Roles before child sections: after a child heading they would belong to the child.
     if section.roles:
-        blocks.append("\n".join(f"- [ ] {_escape_role(role)}" for role in section.roles))
+        blocks.append("\n".join(_role(role, section.role_counts.get(role, 1)) for role in section.roles))
     if section.footer:
         blocks.append(section.footer)
     blocks.extend(_section(child) for child in section.children)
@@ -83,6 +85,14 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line if line else "" for line in text.split("\n"))
 
 
+def _role(role: str, count: int) -> str:
+    # Every line of a role repeats its count: parse() keeps the highest one it reads.
+    return f"- [ ] {_escape_role(role)}" + (f" ({count})" if count > 1 else "")
+
+
 def _escape_role(role: str) -> str:
     # Roles are stored as plain words; keep Markdown from reading them as markup.
-    return re.sub(r"([\\`*_\[\]<>])|&(?=#?\w+;)", lambda m: "\\" + m.group(), role)
+    role = re.sub(r"([\\`*_\[\]<>])|&(?=#?\w+;)", lambda m: "\\" + m.group(), role)
+    # A name that itself ends in "(2)" must not read back as a count: an escaped ")" cannot
+    # close one.
+    return re.sub(r"(\(\s*[+-]?\d+\s*)\)$", r"\1\\)", role)

@@ -60,6 +60,10 @@ class Section:
     children: list[Section] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)
     footer: str = ""
+    # Roles that need more than one approver ("- [ ] Ops (2)"): role -> how many people.
+    role_counts: dict[str, int] = field(default_factory=dict)
+    # `<!-- four-eyes -->` under a Sign-Off heading: whoever started a run is not enough.
+    four_eyes: bool = False
     line: int = field(default=0, compare=False)
 
     def iter_items(self) -> Iterator[tuple[Item, int]]:
@@ -100,6 +104,23 @@ class Document:
             for role in section.roles:
                 seen.setdefault(role, None)
         return list(seen)
+
+    @property
+    def role_counts(self) -> dict[str, int]:
+        """Roles that need more than one approver, with how many; the higher count wins."""
+        counts: dict[str, int] = {}
+        for section in self.iter_sections():
+            for role, count in section.role_counts.items():
+                counts[role] = max(count, counts.get(role, 0))
+        return counts
+
+    @property
+    def four_eyes(self) -> bool:
+        """The person who started a run cannot be its only approver.
+
+        parse() sets the flag on Sign-Off sections only.
+        """
+        return any(section.four_eyes for section in self.iter_sections())
 
     @property
     def item_count(self) -> int:
