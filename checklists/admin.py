@@ -16,6 +16,20 @@ admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), DeactivateOnlyUserAdmin)
 
 
+class ForLookingOnly:
+    """Runs and everything on them change through the run page and the API only (the kernel):
+    the admin would be a second path to going live with no sign-off and no audit event."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -119,53 +133,31 @@ class RunVariableInline(ReadOnlyInline):
 
 
 @admin.register(models.Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(ForLookingOnly, admin.ModelAdmin):
     list_display = ["__str__", "template_name", "status", "started_by", "started_at", "completed_at"]
     list_filter = ["status", "project", "environment"]
     list_select_related = ["project", "environment", "started_by"]
     search_fields = ["version_label", "template_name", "project__name"]
-    readonly_fields = ["revision", "template", "template_version", "started_by", "idempotency_key"]
     inlines = [RunVariableInline]
-
-    def has_delete_permission(self, request, obj=None):
-        # Runs are history: they are aborted, never deleted.
-        return False
 
 
 @admin.register(models.RunSection)
-class RunSectionAdmin(admin.ModelAdmin):
+class RunSectionAdmin(ForLookingOnly, admin.ModelAdmin):
     list_display = ["title", "run", "level"]
     list_select_related = ["run__project", "run__environment"]
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(models.RunItem)
-class RunItemAdmin(admin.ModelAdmin):
-    """State changes go through the run page or the API so they are audited."""
-
+class RunItemAdmin(ForLookingOnly, admin.ModelAdmin):
     list_display = ["text", "run", "state", "assignee", "changed_by_name", "changed_at"]
     list_filter = ["state"]
     list_select_related = ["run__project", "run__environment", "assignee"]
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(models.Note)
-class NoteAdmin(admin.ModelAdmin):
+class NoteAdmin(ForLookingOnly, admin.ModelAdmin):
     list_display = ["run", "item", "author", "created_at"]
     list_select_related = ["run__project", "run__environment", "item", "author"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(models.SignoffRole)
@@ -175,15 +167,9 @@ class SignoffRoleAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Signoff)
-class SignoffAdmin(admin.ModelAdmin):
+class SignoffAdmin(ForLookingOnly, admin.ModelAdmin):
     list_display = ["run", "role", "decision", "user", "at", "stale_at"]
     list_select_related = ["run__project", "run__environment", "user"]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(models.VerificationResult)
@@ -200,22 +186,13 @@ class VerificationResultAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ForLookingOnly, admin.ModelAdmin):
     """Read-only here, and the database refuses changes too."""
 
     list_display = ["at", "actor_name", "action", "run", "item"]
     list_filter = ["action"]
     list_select_related = ["run__project", "run__environment", "item"]
     search_fields = ["actor_name", "action"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(models.ApiToken)

@@ -1,7 +1,9 @@
 """The data, and the rules that belong to one row.
 
 Rules that span rows (a state change writes an audit event, marks approvals stale and bumps
-the run's revision) live in services.py, so that a page and the API go through one door.
+the run's revision) live in services/kernel.py, the one door every change to a run goes
+through. Runs, their items and sections, sign-offs and audit events refuse to be written
+anywhere else (see KernelGuardedQuerySet and services.kernel.guard).
 """
 
 from __future__ import annotations
@@ -18,21 +20,41 @@ from django.utils.text import slugify
 
 from . import secrets
 from .choices import Action, Decision, ItemState, RunStatus, VerificationStatus
+from .errors import RuleError
 
 User = settings.AUTH_USER_MODEL
 
 
-class RuleError(Exception):
-    """A change the rules refuse; `status` is the HTTP answer it maps to."""
+class KernelGuardedQuerySet(models.QuerySet):
+    """Bulk writes skip save() and its signals: they ask the kernel's guard themselves."""
 
-    status = 400
+    def _guard(self):
+        from .services.kernel import guard
 
-    def __init__(self, message: str, *, status: int | None = None, detail=None):
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-        self.detail = detail
+        guard(self.model)
+
+    def update(self, **kwargs):
+        self._guard()
+        return super().update(**kwargs)
+
+    def bulk_create(self, *args, **kwargs):
+        self._guard()
+        return super().bulk_create(*args, **kwargs)
+
+    def bulk_update(self, *args, **kwargs):
+        self._guard()
+        return super().bulk_update(*args, **kwargs)
+
+    def delete(self):
+        self._guard()
+        return super().delete()
+
+    def update_or_create(self, *args, **kwargs):
+        self._guard()
+        return super().update_or_create(*args, **kwargs)
+
+
+KernelGuardedManager = models.Manager.from_queryset(KernelGuardedQuerySet)
 
 
 def unique_slug(model, value: str, field: str = "slug", max_length: int = 80) -> str:
@@ -140,6 +162,9 @@ class TemplateVersion(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     required_roles = models.JSONField(default=list, blank=True)
+    # {role: approvers needed} for roles that need more than one ("- [ ] Ops (2)").
+    role_counts = models.JSONField(default=dict, blank=True)
+    four_eyes = models.BooleanField(default=False, help_text="The person who starts a run cannot be its only approver.")
     item_count = models.PositiveIntegerField(default=0)
     section_count = models.PositiveIntegerField(default=0)
     check_count = models.PositiveIntegerField(default=0)
@@ -165,6 +190,8 @@ class OutlineSection(models.Model):
     optional = models.BooleanField(default=False)
     after_go_live = models.BooleanField(default=False)
     roles = models.JSONField(default=list, blank=True)
+    role_counts = models.JSONField(default=dict, blank=True)
+    four_eyes = models.BooleanField(default=False)
     footer = models.TextField(blank=True)
 
     class Meta:
@@ -224,6 +251,8 @@ class Run(models.Model):
     template_version_number = models.PositiveIntegerField(default=1)
     description = models.TextField(blank=True)
     required_roles = models.JSONField(default=list, blank=True)
+    role_counts = models.JSONField(default=dict, blank=True)
+    four_eyes = models.BooleanField(default=False)
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.IN_PROGRESS)
     status_reason = models.TextField(blank=True)
     # Bumped by every change; the page polls with the revision it has.
@@ -234,6 +263,16 @@ class Run(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     imported = models.BooleanField(default=False, help_text="Imported from a filled-in checklist.")
+    # Kept by the kernel with every change, so that a tick, the progress bar and the gate never
+    # read the whole run: a change costs the same on a 30-item and a 300-item run.
+    items_total = models.PositiveIntegerField(default=0)
+    items_done = models.PositiveIntegerField(default=0)
+    items_skipped = models.PositiveIntegerField(default=0)
+    items_blocked = models.PositiveIntegerField(default=0)
+    items_in_progress = models.PositiveIntegerField(default=0)
+    gate_open = models.PositiveIntegerField(default=0, help_text="Required items that hold go-live back.")
+
+    objects = KernelGuardedManager()
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -287,6 +326,20 @@ class Run(models.Model):
     def variables_dict(self) -> dict[str, str]:
         return {v.name: v.value for v in self.variables.all()}
 
+    @property
+    def progress(self) -> dict:
+        return {
+            "done": self.items_done,
+            "skipped": self.items_skipped,
+            "blocked": self.items_blocked,
+            "in_progress": self.items_in_progress,
+            "total": self.items_total,
+        }
+
+    @property
+    def gate_met(self) -> bool:
+        return self.gate_open == 0
+
 
 class RunVariable(VariableBase):
     run = models.ForeignKey(Run, models.CASCADE, related_name="variables")
@@ -298,6 +351,16 @@ class RunVariable(VariableBase):
 class RunSection(OutlineSection):
     run = models.ForeignKey(Run, models.CASCADE, related_name="sections")
     parent = models.ForeignKey("self", models.CASCADE, null=True, blank=True, related_name="children")
+    # Counts over this section and its subsections ("Pre-Deployment 41/120"), kept by the kernel.
+    items_total = models.PositiveIntegerField(default=0)
+    items_closed = models.PositiveIntegerField(default=0)
+    check_count = models.PositiveIntegerField(default=0, help_text="This section's own items that carry a check.")
+
+    objects = KernelGuardedManager()
+
+    @property
+    def progress(self) -> dict:
+        return {"done": self.items_closed, "total": self.items_total}
 
 
 class RunItem(OutlineItem):
@@ -315,9 +378,20 @@ class RunItem(OutlineItem):
     changed_at = models.DateTimeField(null=True, blank=True)
     # The revision of the run at this item's last change: the poll sends what moved since.
     revision = models.PositiveBigIntegerField(default=0)
+    # The sections this item counts in, its own first: the kernel moves their counts in one UPDATE.
+    section_path = models.JSONField(default=list, blank=True)
+    # The latest verification's status and id, and whether the latest *finished* one failed:
+    # what the gate and the stale rule read, kept by the kernel as results come and go.
+    verdict = models.CharField(max_length=10, choices=VerificationStatus.choices, blank=True)
+    verdict_result_id = models.BigIntegerField(null=True, blank=True)
+    failing = models.BooleanField(default=False)
+    finished_result_id = models.BigIntegerField(null=True, blank=True)
+    holds_gate = models.BooleanField(default=False)
+
+    objects = KernelGuardedManager()
 
     class Meta(OutlineItem.Meta):
-        indexes = [models.Index(fields=["run", "revision"])]
+        indexes = [models.Index(fields=["run", "revision"]), models.Index(fields=["run", "holds_gate"])]
 
     def get_absolute_url(self):
         return reverse("checklists:run-detail", args=[self.run_id]) + f"#item-{self.pk}"
@@ -334,6 +408,8 @@ class Note(models.Model):
     author = models.ForeignKey(User, models.PROTECT, related_name="+")
     body = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = KernelGuardedManager()
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -364,6 +440,8 @@ class Signoff(models.Model):
     override_reason = models.TextField(blank=True)
     at = models.DateTimeField(default=timezone.now)
     stale_at = models.DateTimeField(null=True, blank=True)
+
+    objects = KernelGuardedManager()
 
     class Meta:
         ordering = ["at", "id"]
@@ -415,6 +493,8 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True)
     at = models.DateTimeField(default=timezone.now)
     revision = models.PositiveBigIntegerField(default=0)
+
+    objects = KernelGuardedManager()
 
     class Meta:
         ordering = ["at", "id"]

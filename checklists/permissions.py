@@ -78,3 +78,41 @@ def holds_role(user, role: str) -> bool:
 
 def can_sign(user, role: str) -> bool:
     return holds_role(user, role) if role else can_lead(user)
+
+
+# --- One door for views: a permission, and a run fetched for a user and a need ----------------
+
+NEEDS = {
+    "view": (can_view, "You are not allowed to see this."),
+    "start": (can_start_run, "Starting a run needs the member role."),
+    "work": (can_work, "This needs the member role."),
+    "lead": (can_lead, "This needs the lead role."),
+    "templates": (can_manage_templates, "This needs the lead role."),
+    "reports": (can_view_reports, "Deployment history needs the manager or lead role."),
+}
+
+
+def require(user, need: str, message: str | None = None) -> None:
+    """Refuse (403) unless the user may do `need`; pages and the API both answer the RuleError."""
+    from .errors import RuleError
+
+    allowed, default = NEEDS[need]
+    if not allowed(user):
+        raise RuleError(message or default, status=403)
+
+
+def run_for(user, run_id, need: str = "view", message: str | None = None):
+    """The run, if this user may see it (and do `need` on it); else RuleError 403 or 404.
+
+    Seeing comes first, so a stranger learns nothing about which runs exist.
+    """
+    from .errors import RuleError
+    from .selectors import run_get
+
+    require(user, "view")
+    run = run_get(run_id)
+    if run is None:
+        raise RuleError("No such run.", status=404)
+    if need != "view":
+        require(user, need, message)
+    return run

@@ -13,8 +13,8 @@ import json
 
 from .choices import STATE_TO_MARKER
 from .models import Run
-from .selectors import run_items, run_progress, run_signoffs
-from .serializers import csv_safe, item_json, note_json, signoff_json
+from .selectors import run_items, run_signoffs
+from .serializers import csv_safe, run_json
 
 
 def _when(moment) -> str:
@@ -33,7 +33,7 @@ def _report_data(run: Run) -> dict:
         notes_by_item.setdefault(note.item_id, []).append(note)
     return {
         "items": items,
-        "progress": run_progress(items),
+        "progress": run.progress,
         "notes": notes_by_item,
         "signoffs": run_signoffs(run),
         "sections": list(run.sections.order_by("position")),
@@ -136,24 +136,7 @@ def run_report_markdown(run: Run) -> str:
 
 def run_report_json(run: Run, *, base_url: str = "") -> str:
     data = _report_data(run)
-    report = {
-        "id": run.pk,
-        "html_url": base_url + run.get_absolute_url(),
-        "status": run.status,
-        "status_reason": run.status_reason,
-        "template": {"name": run.template_name, "version": run.template_version_number},
-        "project": run.project.name,
-        "environment": run.environment.name,
-        "version": run.version_label,
-        "started_by": run.started_by.get_username(),
-        "started_at": run.started_at.isoformat(),
-        "completed_at": run.completed_at.isoformat() if run.completed_at else None,
-        "progress": data["progress"],
-        "notes": [note_json(n) for n in data["notes"].get(None, [])],
-        "items": [{**item_json(i), "notes": [note_json(n) for n in data["notes"].get(i.pk, [])]} for i in data["items"]],
-        "required_roles": run.required_roles,
-        "signoffs": [signoff_json(s) for s in data["signoffs"]],
-    }
+    report = run_json(run, base_url=base_url, items=data["items"], signoffs=data["signoffs"], notes=data["notes"])
     return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 
+from . import gate
 from .choices import ItemState, VerificationStatus
-from .models import ChecklistTemplate, Run, RunItem, TemplateVersion, VerificationResult
+from .models import ChecklistTemplate, Run, RunItem, RunSection, TemplateVersion, VerificationResult
 
 
 def template_get(ref: str | int) -> ChecklistTemplate | None:
@@ -29,52 +30,26 @@ def template_list(*, include_archived: bool = False):
     return templates
 
 
-def run_items(run: Run) -> list[RunItem]:
-    """The run's items in checklist order, each with its latest verification and its latest
-    finished one (two queries)."""
+def run_items(run: Run, *, ids=None, revision_after: int | None = None) -> list[RunItem]:
+    """The run's items in checklist order (or only the chosen ones, or those changed after a
+    revision), each with its latest verification: two queries however many items."""
     latest = VerificationResult.objects.filter(item=OuterRef("pk")).order_by("-queued_at", "-id")
-    finished = latest.filter(status__in=VerificationStatus.finished())
-    items = list(
-        run.items.select_related("section", "assignee")
-        .annotate(
-            latest_verification_id=Subquery(latest.values("pk")[:1]),
-            latest_finished_id=Subquery(finished.values("pk")[:1]),
-        )
-        .order_by("position")
-    )
-    ids = {i.latest_verification_id for i in items if i.latest_verification_id} | {i.latest_finished_id for i in items if i.latest_finished_id}
-    results = VerificationResult.objects.in_bulk(list(ids)) if ids else {}
+    qs = run.items.select_related("section", "assignee")
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    if revision_after is not None:
+        qs = qs.filter(revision__gt=revision_after)
+    items = list(qs.annotate(latest_verification_id=Subquery(latest.values("pk")[:1])).order_by("position"))
+    ids = [i.latest_verification_id for i in items if i.latest_verification_id]
+    results = VerificationResult.objects.in_bulk(ids) if ids else {}
     for i in items:
         i.latest_verification = results.get(i.latest_verification_id)
-        i.latest_finished_verification = results.get(i.latest_finished_id)
     return items
 
 
-def run_progress(items: list[RunItem]) -> dict:
-    counts = {"done": 0, "skipped": 0, "blocked": 0, "in_progress": 0, "total": len(items)}
-    for i in items:
-        if i.state in counts:
-            counts[i.state] += 1
-    return counts
-
-
-def item_gate_problem(item) -> str | None:
-    """Why this required item holds go-live back, or None."""
-    if not item.is_closed:
-        return "skipped without a reason" if item.state == ItemState.SKIPPED else item.state
-    latest = getattr(item, "latest_verification", None)
-    if latest is not None and latest.status in (VerificationStatus.QUEUED, VerificationStatus.RUNNING):
-        return "verification in progress"
-    # An earlier failure still counts until a check finishes with a pass.
-    finished = getattr(item, "latest_finished_verification", None)
-    if finished is not None and finished.status in (VerificationStatus.FAILED, VerificationStatus.ERROR):
-        return f"verification {finished.status}"
-    return None
-
-
-def run_open_required(items: list[RunItem]) -> list[RunItem]:
-    """What still stands between the run and go-live."""
-    return [i for i in items if i.required and item_gate_problem(i) is not None]
+def item_problem(item: RunItem) -> str | None:
+    """Why this item holds go-live back, or None (gate.py decides)."""
+    return gate.item_gate_problem(required=item.required, state=item.state, verdict=item.verdict)
 
 
 def run_get(run_id: int) -> Run | None:
@@ -90,9 +65,9 @@ def run_signoffs(run: Run):
 
 
 def run_history(*, project=None, environment=None, status=None, template=None, since=None, until=None):
+    # The kernel keeps each run's counts: history never joins the items.
     qs = Run.objects.select_related("project", "environment", "template", "started_by").annotate(
-        total=Count("items", distinct=True),
-        done=Count("items", filter=Q(items__state=ItemState.DONE), distinct=True),
+        total=F("items_total"), done=F("items_done")
     )
     if project:
         qs = qs.filter(project__name=project)
@@ -124,11 +99,6 @@ FILTERS = {
 }
 
 
-def item_is_failing(item) -> bool:
-    v = getattr(item, "latest_finished_verification", None)
-    return v is not None and v.status in (VerificationStatus.FAILED, VerificationStatus.ERROR)
-
-
 def item_matches(item, show: str, query: str, user) -> bool:
     if show == "open" and item.state in (ItemState.DONE, ItemState.SKIPPED):
         return False
@@ -136,83 +106,93 @@ def item_matches(item, show: str, query: str, user) -> bool:
         return False
     if show == "mine" and item.assignee_id != getattr(user, "pk", None):
         return False
-    if show == "failing" and not item_is_failing(item):
+    if show == "failing" and not item.failing:
         return False
     if query and query.lower() not in item.text.lower():
         return False
     return True
 
 
-def section_progress(items) -> dict[int | None, dict]:
-    progress: dict[int | None, dict] = {}
+def _attach_notes(run: Run, items: list[RunItem], *, run_notes: bool) -> list:
+    """Each item's notes as `note_list`; answers the run's own notes when asked (one query)."""
+    notes = run.notes.select_related("author").order_by("created_at", "id")
+    if not run_notes:
+        notes = notes.filter(item_id__in=[i.pk for i in items])
+    by_item: dict[int | None, list] = {}
+    for note in notes:
+        by_item.setdefault(note.item_id, []).append(note)
     for item in items:
-        p = progress.setdefault(item.section_id, {"done": 0, "total": 0})
-        p["total"] += 1
-        if item.state in (ItemState.DONE, ItemState.SKIPPED):
-            p["done"] += 1
-    return progress
+        item.note_list = by_item.get(item.pk, [])
+    return by_item.get(None, [])
+
+
+def _people():
+    from django.contrib.auth import get_user_model
+
+    return list(get_user_model().objects.filter(is_active=True).order_by("username").only("id", "username"))
+
+
+def run_signoff_standing(run: Run) -> gate.SignoffStanding:
+    """Where sign-off stands ("Ops 1 of 2"), from the current decisions (gate.py decides)."""
+    decisions = list(run.signoffs.filter(stale_at__isnull=True).order_by("at", "id").values_list("role", "user_id", "decision"))
+    return gate.signoff_standing(
+        required_roles=run.required_roles,
+        role_counts=run.role_counts,
+        four_eyes=run.four_eyes and not run.imported,
+        starter_id=run.started_by_id,
+        decisions=decisions,
+    )
+
+
+def _side_panels(run: Run) -> dict:
+    """What the sign-off panel and the activity list show: bounded by sign-offs and 30 events."""
+    return {
+        "progress": run.progress,
+        "signoffs": run_signoffs(run),
+        "standing": run_signoff_standing(run),
+        "events": list(run.events.select_related("item").order_by("-at", "-id")[:30]),
+    }
 
 
 def run_board(run: Run, *, user=None, show: str = "all", query: str = "") -> dict:
     """Everything the run page shows, in a fixed number of queries however many items."""
-    from django.contrib.auth import get_user_model
-
     items = run_items(run)
-    notes: dict[int | None, list] = {}
-    for note in run.notes.select_related("author").order_by("created_at", "id"):
-        notes.setdefault(note.item_id, []).append(note)
-    for item in items:
-        item.note_list = notes.get(item.pk, [])
-        item.failing = item_is_failing(item)
+    run_notes = _attach_notes(run, items, run_notes=True)
     sections = list(run.sections.order_by("position"))
-    per_section = section_progress(items)
     by_section: dict[int | None, list] = {}
     for item in items:
         if item_matches(item, show, query, user):
             by_section.setdefault(item.section_id, []).append(item)
-    checks: dict[int | None, int] = {}
-    for item in items:
-        if item.check_kind:
-            checks[item.section_id] = checks.get(item.section_id, 0) + 1
+    depth: dict[int | None, int] = {}
     for section in sections:
-        section.check_count = checks.get(section.pk, 0)
         section.visible_items = by_section.get(section.pk, [])
-        section.progress = per_section.get(section.pk, {"done": 0, "total": 0})
-        section.depth = 0
-    depth = {}
-    for section in sections:
         section.depth = depth[section.pk] = depth.get(section.parent_id, -1) + 1
-    # A section's progress counts its subsections' items too ("Pre-Deployment 41/120").
-    by_id = {section.pk: section for section in sections}
-    for section in reversed(sections):
-        section.progress = dict(section.progress)
-    for section in reversed(sections):
-        parent = by_id.get(section.parent_id)
-        if parent is not None:
-            parent.progress["done"] += section.progress["done"]
-            parent.progress["total"] += section.progress["total"]
-    open_required = run_open_required(items)
     return {
+        **_side_panels(run),
         "items": items,
         "root_items": by_section.get(None, []),
         "sections": [s for s in sections if not s.roles],
-        "progress": run_progress(items),
-        "run_notes": notes.get(None, []),
-        "signoffs": run_signoffs(run),
-        "open_required": open_required,
-        "events": list(run.events.select_related("item").order_by("-at", "-id")[:30]),
-        "people": list(get_user_model().objects.filter(is_active=True).order_by("username").only("id", "username")),
+        "run_notes": run_notes,
+        "people": _people(),
         "show": show if show in FILTERS else "all",
         "query": query,
         "filters": FILTERS,
     }
 
 
-def run_changes_since(run: Run, revision: int) -> dict:
-    """What the poll sends: only the items changed after `revision`, with the totals."""
-    board = run_board(run)
-    changed = [i for i in board["items"] if i.revision > revision]
-    return {**board, "changed": changed}
+def run_changes(run: Run, *, ids=None, revision_after: int | None = None, run_notes: bool = False) -> dict:
+    """What a tick's answer and the poll send: only the changed items, the sections they count
+    in, and the totals the run keeps; the same queries on a 30-item and a 300-item run."""
+    changed = run_items(run, ids=ids, revision_after=revision_after)
+    notes = _attach_notes(run, changed, run_notes=run_notes)
+    section_ids = {pk for item in changed for pk in item.section_path}
+    return {
+        **_side_panels(run),
+        "changed": changed,
+        "sections": list(RunSection.objects.filter(pk__in=section_ids).order_by("position")) if section_ids else [],
+        "run_notes": notes,
+        "people": _people(),
+    }
 
 
 def failing_verifications():
@@ -279,7 +259,7 @@ def moment_param(value: str | None, *, end: bool):
     from django.utils import timezone
     from django.utils.dateparse import parse_date, parse_datetime
 
-    from .models import RuleError
+    from .errors import RuleError
 
     try:
         moment = parse_datetime(value)

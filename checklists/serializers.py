@@ -72,3 +72,37 @@ def csv_safe(value):
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return value
+
+
+def run_json(run, *, base_url: str, items, signoffs, notes: dict | None = None) -> dict:
+    """A run as the API answers it and the JSON report exports it (CONTRACT.md, `GET /api/v1/runs/{id}`).
+
+    With `notes` ({item id or None: [Note]}) the report's notes ride along, on the run and on
+    each item.
+    """
+    answer = {
+        "id": run.pk,
+        "html_url": base_url + run.get_absolute_url(),
+        "status": run.status,
+        "status_reason": run.status_reason,
+        "template": {"id": run.template_id, "name": run.template_name, "version": run.template_version_number},
+        "project": run.project.name,
+        "environment": run.environment.name,
+        "version": run.version_label,
+        "revision": run.revision,
+        "started_by": run.started_by.get_username(),
+        "started_at": run.started_at.isoformat(),
+        "completed_at": run.completed_at.isoformat() if run.completed_at else None,
+        "progress": {k: run.progress[k] for k in ("done", "skipped", "blocked", "total")},
+        "gate_open": run.gate_open,
+        "items": [item_json(i) for i in items],
+        "signoffs": [signoff_json(s) for s in signoffs],
+        "required_roles": run.required_roles,
+        "role_counts": {role: n for role, n in (run.role_counts or {}).items() if n > 1},
+        "four_eyes": bool(run.four_eyes),
+    }
+    if notes is not None:
+        answer["notes"] = [note_json(n) for n in notes.get(None, [])]
+        for item_answer in answer["items"]:
+            item_answer["notes"] = [note_json(n) for n in notes.get(item_answer["id"], [])]
+    return answer

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 @shared_task(acks_late=True, ignore_result=True)
 def verification_run(result_ids: list[int] | int) -> None:
     ids = [result_ids] if isinstance(result_ids, int) else list(result_ids)
-    claimed = [result_id for result_id in ids if services.verification_claim(result_id)]
+    claimed = services.verification_claim(ids)
     if not claimed:
         return
     try:

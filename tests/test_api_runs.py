@@ -2,8 +2,9 @@
 
 import pytest
 
-from checklists.choices import RunStatus
 from checklists.models import AuditEvent, Note, Run, RunItem, RunVariable
+
+from .stories import go_live
 
 pytestmark = pytest.mark.django_db
 
@@ -169,7 +170,7 @@ def test_an_item_of_another_run_is_not_found(api_as, member, small_template):
 def test_a_live_run_is_locked_except_its_after_go_live_items(api_as, member, small_template):
     client = api_as(member)
     run = open_run(client).json_body
-    Run.objects.filter(pk=run["id"]).update(status=RunStatus.COMPLETED)
+    go_live(Run.objects.get(pk=run["id"]))
 
     locked = client.post(f"/api/v1/runs/{run['id']}/items/{run['items'][0]['id']}", {"state": "done"})
     watch = client.post(f"/api/v1/runs/{run['id']}/items/{run['items'][5]['id']}", {"state": "done"})
@@ -179,10 +180,10 @@ def test_a_live_run_is_locked_except_its_after_go_live_items(api_as, member, sma
     assert watch.status_code == 200
 
 
-def test_an_aborted_run_refuses_every_change(api_as, member, small_template):
+def test_an_aborted_run_refuses_every_change(api_as, member, lead, small_template):
     client = api_as(member)
     run = open_run(client).json_body
-    Run.objects.filter(pk=run["id"]).update(status=RunStatus.ABORTED)
+    api_as(lead).post(f"/api/v1/runs/{run['id']}/status", {"status": "aborted", "reason": "bad build"})
 
     answer = client.post(f"/api/v1/runs/{run['id']}/items/{run['items'][5]['id']}", {"state": "done"})
 
@@ -205,4 +206,4 @@ def test_a_missing_run_is_a_json_404(api_as, member, db):
     answer = api_as(member).get("/api/v1/runs/999999")
 
     assert answer.status_code == 404
-    assert answer.json_body == {"error": "Not found."}
+    assert answer.json_body == {"error": "No such run."}

@@ -8,6 +8,8 @@ from django.utils import timezone
 from checklists import services
 from checklists.models import AuditEvent, Run, RunItem, Signoff, VerificationResult
 
+from .stories import verdict
+
 pytestmark = pytest.mark.django_db
 
 
@@ -23,21 +25,14 @@ def finish_required(run, actor):
         services.run_item_set_state(item=item, state="done", actor=actor)
 
 
-def result_for(item, status, minutes_ago=1, **fields):
-    moment = timezone.now() - timedelta(minutes=minutes_ago)
-    finished = status in ("passed", "failed", "error")
-    return VerificationResult.objects.create(
-        run=item.run, item=item, kind=item.check_kind, status=status, queued_at=moment,
-        finished_at=moment if finished else None, applied_at=moment if finished else None, **fields,
-    )
 
 
 def test_a_check_still_running_holds_the_gate(api_as, make_user, run, member):
     tess = make_user("tess", "Tech Lead")
     finish_required(run, member)
     checked = run.items.filter(required=True).exclude(check_kind="").first()
-    result_for(checked, "failed", minutes_ago=5)
-    result_for(checked, "queued", minutes_ago=1)
+    verdict(checked, "failed")
+    verdict(checked, "queued")
 
     answer = api_as(tess).post(f"/api/v1/runs/{run.pk}/signoffs", {"role": "Tech Lead", "decision": "approve"})
 
@@ -48,7 +43,7 @@ def test_a_check_still_running_holds_the_gate(api_as, make_user, run, member):
 def test_a_check_that_ended_in_error_holds_the_gate(api_as, make_user, run, member):
     tess = make_user("tess", "Tech Lead")
     finish_required(run, member)
-    result_for(run.items.filter(required=True).exclude(check_kind="").first(), "error")
+    verdict(run.items.filter(required=True).exclude(check_kind="").first(), "error")
 
     answer = api_as(tess).post(f"/api/v1/runs/{run.pk}/signoffs", {"role": "Tech Lead", "decision": "approve"})
 
@@ -70,8 +65,7 @@ def test_someone_who_only_holds_a_signoff_role_can_read_and_sign(api_as, make_us
 
 def test_a_passing_check_does_not_overrule_a_person_who_blocked_the_item(run, member):
     item = run.items.exclude(check_kind="").first()
-    queued = result_for(item, "running")
-    VerificationResult.objects.filter(pk=queued.pk).update(finished_at=None, applied_at=None)
+    queued = verdict(item, "running")
     services.run_item_set_state(item=item, state="blocked", actor=member, reason="200 but it is the maintenance page")
 
     services.verification_record(result_id=queued.pk, status="passed", message="200 OK")
@@ -83,8 +77,11 @@ def test_a_passing_check_does_not_overrule_a_person_who_blocked_the_item(run, me
 
 def test_the_sweep_applies_a_result_whose_worker_died_before_applying_it(run):
     item = run.items.exclude(check_kind="").first()
-    orphan = result_for(item, "passed", minutes_ago=2)
-    VerificationResult.objects.filter(pk=orphan.pk).update(applied_at=None)
+    orphan = verdict(item, "running")
+    # The worker wrote its verdict two minutes ago and died before applying it.
+    VerificationResult.objects.filter(pk=orphan.pk).update(
+        status="passed", message="200 OK", finished_at=timezone.now() - timedelta(minutes=2)
+    )
 
     services.verification_sweep()
 

@@ -12,6 +12,8 @@ from checklists.models import (
     VerificationResult,
 )
 
+from .stories import go_live
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/"}
@@ -69,7 +71,7 @@ def test_action_works_in_both_modes(client, setup, action, mode):
 
 def test_a_locked_item_offers_no_toggle_after_go_live(client, setup):
     run, lead = setup
-    Run.objects.filter(pk=run.pk).update(status="completed")
+    go_live(run)
     client.force_login(lead)
 
     html = client.get(run.get_absolute_url()).content.decode()

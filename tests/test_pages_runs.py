@@ -10,6 +10,8 @@ from checklists import markdown as md
 from checklists import services
 from checklists.models import AuditEvent, Note, Run, RunItem
 
+from .stories import go_live
+
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/"}
@@ -250,9 +252,10 @@ def test_an_htmx_request_after_the_session_expired_goes_to_the_login_page(client
 
 def test_the_poll_reloads_the_page_when_the_run_went_live(browser, run):
     run.refresh_from_db()
-    Run.objects.filter(pk=run.pk).update(status="completed", revision=run.revision + 1)
+    seen = run.revision
+    go_live(run)
 
-    answer = browser.get(f"/runs/{run.pk}/poll?rev={run.revision}&status=in_progress")
+    answer = browser.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress")
 
     assert answer.status_code == 204
     assert answer["HX-Refresh"] == "true"

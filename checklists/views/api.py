@@ -16,8 +16,9 @@ from ninja.security import HttpBearer
 
 from .. import markdown as md
 from .. import permissions, selectors, services
-from ..models import ApiToken, RuleError, Run, RunItem
-from ..serializers import csv_safe, event_json, item_json, note_json, signoff_json
+from ..errors import RuleError
+from ..models import ApiToken, Run, RunItem
+from ..serializers import csv_safe, event_json, item_json, note_json, run_json, signoff_json
 
 
 class BearerToken(HttpBearer):
@@ -77,9 +78,8 @@ def _parse_error(request, exc: md.ParseError):
     return error(request, str(exc), 400, line=exc.line)
 
 
-def require(allowed: bool, message: str = "You are not allowed to do that.") -> None:
-    if not allowed:
-        raise HttpError(403, message)
+def require(request, need: str, message: str | None = None) -> None:
+    permissions.require(request.auth, need, message)
 
 
 # --- Serialisers ----------------------------------------------------------------------------
@@ -104,38 +104,17 @@ def template_json(template, version) -> dict:
 
 
 
-def run_json(request, run: Run) -> dict:
-    items = selectors.run_items(run)
-    progress = selectors.run_progress(items)
-    return {
-        "id": run.pk,
-        "html_url": request.build_absolute_uri(run.get_absolute_url()),
-        "status": run.status,
-        "template": {
-            "id": run.template_id,
-            "name": run.template_name,
-            "version": run.template_version_number,
-        },
-        "project": run.project.name,
-        "environment": run.environment.name,
-        "version": run.version_label,
-        "revision": run.revision,
-        "started_by": run.started_by.get_username(),
-        "started_at": run.started_at.isoformat(),
-        "completed_at": run.completed_at.isoformat() if run.completed_at else None,
-        "progress": {k: progress[k] for k in ("done", "skipped", "blocked", "total")},
-        "items": [item_json(i) for i in items],
-        "signoffs": [signoff_json(s) for s in selectors.run_signoffs(run)],
-        "required_roles": run.required_roles,
-    }
+def run_answer(request, run: Run) -> dict:
+    return run_json(
+        run,
+        base_url=request.build_absolute_uri("/").rstrip("/"),
+        items=selectors.run_items(run),
+        signoffs=selectors.run_signoffs(run),
+    )
 
 
-def run_for(request, run_id: int) -> Run:
-    require(permissions.can_view(request.auth))
-    run = selectors.run_get(run_id)
-    if run is None:
-        raise Http404
-    return run
+def run_for(request, run_id: int, need: str = "view", message: str | None = None) -> Run:
+    return permissions.run_for(request.auth, run_id, need, message)
 
 
 # --- Templates ------------------------------------------------------------------------------
@@ -148,7 +127,7 @@ class TemplateImportIn(Schema):
 
 @api.post("/v1/templates/import", response={201: dict})
 def template_import(request, payload: TemplateImportIn):
-    require(permissions.can_manage_templates(request.auth), "Importing templates needs the lead role.")
+    require(request, "templates", "Importing templates needs the lead role.")
     # Pasted text can carry the same broken encodings as files do.
     text = md.repair_text(payload.markdown)
     document = md.parse(text)
@@ -158,13 +137,13 @@ def template_import(request, payload: TemplateImportIn):
 
 @api.get("/v1/templates")
 def template_list(request, archived: bool = False):
-    require(permissions.can_view(request.auth))
+    require(request, "view")
     return [template_json(t, t.latest) for t in selectors.template_list(include_archived=archived)]
 
 
 @api.get("/v1/templates/{ref}/export")
 def template_export(request, ref: str, version: int | None = None):
-    require(permissions.can_view(request.auth))
+    require(request, "view")
     template = selectors.template_get(ref)
     if template is None:
         raise Http404
@@ -199,7 +178,7 @@ def _variable_inputs(raw: dict[str, Any]) -> list[services.VariableInput]:
 
 @api.post("/v1/runs", response={200: dict, 201: dict})
 def run_create(request, payload: RunIn):
-    require(permissions.can_start_run(request.auth), "Starting a run needs the member role.")
+    require(request, "start", "Starting a run needs the member role.")
     template = selectors.template_get(payload.template)
     if template is None:
         raise RuleError(f"No template {payload.template!r}.", status=404)
@@ -217,12 +196,12 @@ def run_create(request, payload: RunIn):
             variables=_variable_inputs(payload.variables),
             idempotency_key=key,
         )
-    return Status(201 if created else 200, run_json(request, selectors.run_get(run.pk)))
+    return Status(201 if created else 200, run_answer(request, selectors.run_get(run.pk)))
 
 
 @api.get("/v1/runs/{run_id}")
 def run_detail(request, run_id: int):
-    return run_json(request, run_for(request, run_id))
+    return run_answer(request, run_for(request, run_id))
 
 
 class ItemChangeIn(Schema):
@@ -233,8 +212,7 @@ class ItemChangeIn(Schema):
 
 @api.post("/v1/runs/{run_id}/items/{item_id}")
 def item_change(request, run_id: int, item_id: int, payload: ItemChangeIn):
-    run = run_for(request, run_id)
-    require(permissions.can_work(request.auth), "Changing items needs the member role.")
+    run = run_for(request, run_id, "work", "Changing items needs the member role.")
     item = get_object_or_404(RunItem, pk=item_id, run=run)
     fields = payload.model_fields_set
     with transaction.atomic():
@@ -248,8 +226,8 @@ def item_change(request, run_id: int, item_id: int, payload: ItemChangeIn):
         if "assignee" in fields:
             assignee = services.user_by_name(payload.assignee) if payload.assignee else None
             item = services.run_item_assign(item=item, assignee=assignee, actor=request.auth)
-    fresh = next(i for i in selectors.run_items(run) if i.pk == item.pk)
-    return item_json(fresh)
+    # The answer reads this one item, whatever the size of the run.
+    return item_json(selectors.run_items(run, ids=[item.pk])[0])
 
 
 class NoteIn(Schema):
@@ -259,8 +237,7 @@ class NoteIn(Schema):
 
 @api.post("/v1/runs/{run_id}/notes", response={201: dict})
 def note_create(request, run_id: int, payload: NoteIn):
-    run = run_for(request, run_id)
-    require(permissions.can_work(request.auth), "Writing notes needs the member role.")
+    run = run_for(request, run_id, "work", "Writing notes needs the member role.")
     item = get_object_or_404(RunItem, pk=payload.item, run=run) if payload.item else None
     note = services.note_add(run=run, body=payload.body, actor=request.auth, item=item)
     return Status(201, note_json(note))
@@ -299,10 +276,9 @@ class StatusIn(Schema):
 
 @api.post("/v1/runs/{run_id}/status")
 def run_status(request, run_id: int, payload: StatusIn):
-    run = run_for(request, run_id)
-    require(permissions.can_lead(request.auth), "Aborting a run or recording a rollback needs the lead role.")
+    run = run_for(request, run_id, "lead", "Aborting a run or recording a rollback needs the lead role.")
     services.run_set_status(run=run, status=payload.status, reason=payload.reason, actor=request.auth)
-    return run_json(request, selectors.run_get(run.pk))
+    return run_answer(request, selectors.run_get(run.pk))
 
 
 def paginate(request, qs, serialize, page: int, page_size: int) -> dict:
@@ -357,7 +333,7 @@ def run_list(
     page_size: int = 50,
     format: str = "json",
 ):
-    require(permissions.can_view_reports(request.auth), "Deployment history needs the manager or lead role.")
+    require(request, "reports", "Deployment history needs the manager or lead role.")
     qs = selectors.run_history(
         project=project or None,
         environment=environment or None,
@@ -388,8 +364,7 @@ class VerifyIn(Schema):
 
 @api.post("/v1/runs/{run_id}/verify", response={202: dict}, openapi_extra={"requestBody": {"content": {"application/json": {"schema": VerifyIn.model_json_schema()}}, "required": False}})
 def run_verify(request, run_id: int):
-    run = run_for(request, run_id)
-    require(permissions.can_work(request.auth), "Running verifications needs the member role.")
+    run = run_for(request, run_id, "work", "Running verifications needs the member role.")
     # The body is optional (`{items?}`), which ninja's body parsing does not allow for.
     try:
         items = VerifyIn.model_validate_json(request.body or b"{}").items

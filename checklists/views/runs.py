@@ -7,7 +7,6 @@ item's partial, plus out-of-band progress). Refusals come back as a message in p
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -30,16 +29,8 @@ from ..selectors import run_board
 TEMPLATE = "checklists/run_detail.html"
 
 
-def _run_or_404(pk: int) -> Run:
-    run = selectors.run_get(pk)
-    if run is None:
-        raise Http404
-    return run
-
-
-def _require(allowed: bool, message: str = "You are not allowed to do that."):
-    if not allowed:
-        raise PermissionDenied(message)
+def _run(request, pk: int, need: str = "view") -> Run:
+    return permissions.run_for(request.user, pk, need)
 
 
 def _refusal(request, run: Run, message: str, status: int, *, item: RunItem | None = None):
@@ -54,13 +45,13 @@ def _refusal(request, run: Run, message: str, status: int, *, item: RunItem | No
 
 
 def _item_response(request, run: Run, item: RunItem):
-    """The changed item, and out of band the progress it moved."""
+    """The changed item, and out of band the progress it moved: read from that item and the
+    counts the run keeps, never the whole board."""
     if not request.htmx:
         return redirect(run.get_absolute_url() + f"#item-{item.pk}")
-    run.refresh_from_db()
-    board = run_board(run, user=request.user)
-    fresh = next(i for i in board["items"] if i.pk == item.pk)
-    context = {**board, "run": run, "item": fresh, "changed": [], "can": _abilities(request.user, run)}
+    run = _run(request, run.pk)
+    changes = selectors.run_changes(run, ids=[item.pk])
+    context = {**changes, "run": run, "item": changes["changed"][0], "can": _abilities(request.user, run)}
     return render(request, "checklists/run_detail.html#item-response", context)
 
 
@@ -83,14 +74,12 @@ def _abilities(user, run: Run) -> dict:
 
 @require_GET
 def run_detail(request, pk):
-    _require(permissions.can_view(request.user))
-    run = _run_or_404(pk)
+    run = _run(request, pk)
     board = run_board(run, user=request.user, show=request.GET.get("show", "all"), query=request.GET.get("q", "").strip())
     context = {
         **board,
         "run": run,
         "can": _abilities(request.user, run),
-        "decisions": services.run_current_decisions(run),
         "schedule": services.schedule_get(run=run),
     }
     if request.htmx and request.htmx.target == "run-body":
@@ -100,8 +89,9 @@ def run_detail(request, pk):
 
 @require_GET
 def run_poll(request, pk):
-    """Cheap when idle: one indexed query and an empty 204 when nothing changed."""
-    _require(permissions.can_view(request.user))
+    """Cheap when idle: one indexed query and an empty 204 when nothing changed; else only
+    the items changed since the page's revision, with the totals the run keeps."""
+    permissions.require(request.user, "view")
     try:
         known = int(request.GET.get("rev", "0"))
     except ValueError:
@@ -116,19 +106,19 @@ def run_poll(request, pk):
         response = HttpResponse(status=204)
         response["HX-Refresh"] = "true"
         return response
-    run = _run_or_404(pk)
-    changes = selectors.run_changes_since(run, known)
-    context = {**changes, "run": run, "can": _abilities(request.user, run), "decisions": services.run_current_decisions(run)}
+    run = _run(request, pk)
+    changes = selectors.run_changes(run, revision_after=known, run_notes=True)
+    context = {**changes, "run": run, "can": _abilities(request.user, run)}
     return render(request, f"{TEMPLATE}#poll-response", context)
 
 
-def _item(run: Run, item_pk: int) -> RunItem:
+def _item(run: Run, item_pk) -> RunItem:
     return get_object_or_404(RunItem, pk=item_pk, run=run)
 
 
 @require_POST
 def item_state(request, pk, item_pk):
-    run = _run_or_404(pk)
+    run = _run(request, pk)
     item = _item(run, item_pk)
     if not permissions.can_work(request.user):
         return _refusal(request, run, "Ticking items needs the member role.", 403, item=item)
@@ -141,7 +131,7 @@ def item_state(request, pk, item_pk):
 
 @require_POST
 def item_assign(request, pk, item_pk):
-    run = _run_or_404(pk)
+    run = _run(request, pk)
     item = _item(run, item_pk)
     if not permissions.can_work(request.user):
         return _refusal(request, run, "Assigning items needs the member role.", 403, item=item)
@@ -159,7 +149,7 @@ def item_assign(request, pk, item_pk):
 
 @require_POST
 def note_create(request, pk):
-    run = _run_or_404(pk)
+    run = _run(request, pk)
     item = _item(run, int(request.POST["item"])) if request.POST.get("item", "").isdigit() else None
     if not permissions.can_work(request.user):
         return _refusal(request, run, "Writing notes needs the member role.", 403, item=item)
@@ -178,7 +168,7 @@ def note_create(request, pk):
 
 @require_POST
 def section_skip(request, pk, section_pk):
-    run = _run_or_404(pk)
+    run = _run(request, pk)
     section = get_object_or_404(RunSection, pk=section_pk, run=run)
     if not permissions.can_work(request.user):
         return _refusal(request, run, "Skipping needs the member role.", 403)
@@ -192,7 +182,7 @@ def section_skip(request, pk, section_pk):
 
 @require_POST
 def run_verify(request, pk):
-    run = _run_or_404(pk)
+    run = _run(request, pk)
     if not permissions.can_work(request.user):
         return _refusal(request, run, "Running verifications needs the member role.", 403)
     ids = [int(v) for v in request.POST.getlist("item") if v.isdigit()]
@@ -215,7 +205,7 @@ def run_verify(request, pk):
 
 @require_POST
 def signoff_create(request, pk):
-    run = _run_or_404(pk)
+    run = _run(request, pk)
     try:
         services.signoff_record(
             run=run,
@@ -238,7 +228,7 @@ def signoff_create(request, pk):
 
 @require_POST
 def run_status(request, pk):
-    run = _run_or_404(pk)
+    run = _run(request, pk)
     if not permissions.can_lead(request.user):
         return _refusal(request, run, "Aborting a run or recording a rollback needs the lead role.", 403)
     try:
@@ -252,8 +242,7 @@ def run_status(request, pk):
 @require_GET
 def run_report(request, pk):
     """The printable report, or a download in md/json/csv."""
-    _require(permissions.can_view(request.user))
-    run = _run_or_404(pk)
+    run = _run(request, pk)
     fmt = request.GET.get("format")
     if fmt in reports.FORMATS:
         content_type, render_report = reports.FORMATS[fmt]
@@ -262,12 +251,12 @@ def run_report(request, pk):
         response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.{fmt}"'
         return response
     board = run_board(run)
-    return render(request, "checklists/run_report.html", {**board, "run": run, "decisions": services.run_current_decisions(run)})
+    return render(request, "checklists/run_report.html", {**board, "run": run})
 
 
 @require_http_methods(["GET", "POST"])
 def run_start(request):
-    _require(permissions.can_start_run(request.user), "Starting a run needs the member role.")
+    permissions.require(request.user, "start")
     templates = selectors.template_list()
     version_id = request.POST.get("version") or request.GET.get("version")
     template_id = request.POST.get("template") or request.GET.get("template")
@@ -331,12 +320,12 @@ def run_start(request):
 @require_POST
 def run_schedule(request, pk):
     """Re-verify the run's checks (its first 24 hours) on an interval."""
-    run = _run_or_404(pk)
+    run = _run(request, pk)
     if not permissions.can_work(request.user):
         return _refusal(request, run, "Scheduling verifications needs the member role.", 403)
     raw = request.POST.get("every_minutes", "").strip()
     try:
-        every = services.schedule_set(run=run, every_minutes=int(raw) if raw.isdigit() else None)
+        every = services.schedule_set(run=run, every_minutes=int(raw) if raw.isdigit() else None, actor=request.user)
     except RuleError as exc:
         return _refusal(request, run, exc.message, exc.status)
     messages.success(request, f"Re-verifying every {every} minutes." if every else "Scheduled re-verification stopped.")
@@ -346,8 +335,7 @@ def run_schedule(request, pk):
 @require_GET
 def item_results(request, pk, item_pk):
     """An item's verification history, loaded when someone opens its evidence."""
-    _require(permissions.can_view(request.user))
-    run = _run_or_404(pk)
+    run = _run(request, pk)
     item = _item(run, item_pk)
     results = list(item.verifications.select_related("requested_by").order_by("-queued_at", "-id")[:20])
     template = "checklists/item_results.html" + ("#results" if request.htmx else "")

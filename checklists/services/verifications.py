@@ -1,0 +1,380 @@
+"""Automated verifications: enqueue, claim, execute, record, apply, sweep, schedules.
+
+A result's life: `queued` when someone asks (the item's verdict follows, live), `running` once
+a worker claims it, then a finished verdict written as soon as its own check completes and
+applied to the run by the kernel in batches. Every step that changes what a page shows bumps
+the run's revision through the kernel; only the result rows themselves are written here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from datetime import timedelta
+from math import ceil
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .. import health
+from ..choices import Action, ItemState, RunStatus, VerificationStatus
+from ..errors import QueueUnavailable, RuleError
+from ..models import Environment, Run, RunVariable, VerificationResult
+from .kernel import RunBusy, run_change
+
+# How long a result may wait in the queue, or for a free slot, before the sweep calls it lost.
+QUEUE_GRACE_SECONDS = 300
+# A check's own timeout bounds its network waits; this covers resolving, TLS and writing back.
+RUN_GRACE_SECONDS = 30
+
+
+def _check_timeout(item) -> float:
+    from ..verifications import registry
+
+    try:
+        return registry.timeout_for(item.check_kind, item.check_params)
+    except (ValueError, registry.ParamError):  # a `{{ timeout }}` placeholder: the default bounds the wait
+        return settings.DEPLOYCHECK_CHECK_TIMEOUT
+
+
+def verification_request(*, run: Run, actor, item_ids: list[int] | None = None) -> list[VerificationResult]:
+    """Record a queued check for each chosen item that has one; the items show `queued` live
+    and hold the gate until their verdict comes. Publishing is verification_enqueue's job."""
+    if run.is_ended:
+        raise RuleError(f"This run is {run.get_status_display().lower()}: nothing to verify.", status=409)
+    chosen = run.items.exclude(check_kind="")
+    if item_ids:
+        chosen = chosen.filter(pk__in=item_ids)
+    if run.is_live:
+        chosen = chosen.filter(after_go_live=True)
+    ids = list(chosen.values_list("pk", flat=True))
+    if not ids:
+        raise RuleError("None of the chosen items has a verification to run.")
+    with run_change(run.pk, actor=actor, item_ids=ids) as change:
+        now = change.now
+        items = sorted(change.items.values(), key=lambda i: i.position)
+        results = VerificationResult.objects.bulk_create(
+            [
+                VerificationResult(
+                    run_id=run.pk,
+                    item=item,
+                    kind=item.check_kind,
+                    requested_by=actor,
+                    queued_at=now,
+                    timeout=timedelta(seconds=_check_timeout(item)),
+                    deadline_at=now + timedelta(seconds=_check_timeout(item) + QUEUE_GRACE_SECONDS),
+                )
+                for item in items
+            ]
+        )
+        for result, item in zip(results, items):
+            change.verdict(item, result_id=result.pk, status=VerificationStatus.QUEUED)
+        change.touch(*items)
+    return results
+
+
+def verification_enqueue(*, run: Run, actor, item_ids: list[int] | None = None) -> list[VerificationResult]:
+    """Queue a check for each chosen item that has one, and hand them to the workers.
+
+    With the broker down nothing is recorded and the caller gets QueueUnavailable (503).
+    """
+    from ..tasks import verification_run
+
+    problem = health.broker_ready()
+    if problem:
+        raise QueueUnavailable(f"The verification queue is unavailable ({problem}); nothing was queued. Tick items by hand or try again.")
+    results = verification_request(run=run, actor=actor, item_ids=item_ids)
+    published = []
+    try:
+        # A fresh connection each time: a pooled one may still point at a broker that went away.
+        with verification_run.app.connection_for_write() as broker:
+            for chunk in _chunks([r.pk for r in results]):
+                verification_run.apply_async(args=[chunk], retry=False, connection=broker)
+                published.extend(chunk)
+    except Exception as exc:
+        # The broker went away between the ping and the publish: what never left is an error
+        # now, through the kernel, so the item's verdict and the gate do not wait for it.
+        for pk in [r.pk for r in results if r.pk not in set(published)]:
+            verification_record(result_id=pk, status=VerificationStatus.ERROR, message="Not queued: the verification queue went away.")
+        raise QueueUnavailable(
+            f"The verification queue is unavailable ({exc.__class__.__name__}); {len(published)} of {len(results)} checks were queued."
+        ) from exc
+    return results
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    """A task carries a few checks when many are asked for at once.
+
+    Each Celery task costs the worker several milliseconds of interpreter time of its own;
+    with 300 checks that overhead, not the network, decided how long "Verify all" took.
+    """
+    size = min(16, max(1, ceil(4 * len(ids) / max(1, settings.CELERY_WORKER_CONCURRENCY))))
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def verification_claim(result_ids: list[int]) -> list[int]:
+    """Claim queued results for this worker; a redelivered task finds nothing left to claim.
+
+    The claimed items show `running` on every open page: the revision moves with them.
+    """
+    now = timezone.now()
+    claimed = [
+        pk
+        for pk in result_ids
+        if VerificationResult.objects.filter(pk=pk, status=VerificationStatus.QUEUED).update(
+            status=VerificationStatus.RUNNING,
+            started_at=now,
+            # Until the check gets a slot: it may wait behind others in this worker.
+            deadline_at=now + timedelta(seconds=QUEUE_GRACE_SECONDS),
+        )
+    ]
+    by_run: dict[int, list[tuple[int, int]]] = {}
+    for pk, run_id, item_id in VerificationResult.objects.filter(pk__in=claimed).values_list("pk", "run_id", "item_id"):
+        by_run.setdefault(run_id, []).append((pk, item_id))
+    for run_id, pairs in by_run.items():
+        with run_change(run_id, actor=None, item_ids=[item_id for _, item_id in pairs]) as change:
+            for pk, item_id in pairs:
+                change.verdict(change.item(item_id), result_id=pk, status=VerificationStatus.RUNNING)
+            change.touch(*(change.item(item_id) for _, item_id in pairs))
+    return claimed
+
+
+_CHECK_SLOTS: threading.BoundedSemaphore | None = None
+
+
+def check_slots() -> threading.BoundedSemaphore:
+    """At most the worker's concurrency of checks talk to the network at once, in all tasks."""
+    global _CHECK_SLOTS
+    if _CHECK_SLOTS is None:
+        _CHECK_SLOTS = threading.BoundedSemaphore(max(1, settings.CELERY_WORKER_CONCURRENCY))
+    return _CHECK_SLOTS
+
+
+def verification_execute(result_ids: list[int]) -> None:
+    """Run claimed checks side by side; record each verdict as soon as its own check ends.
+
+    Every database call stays in this (the task's) thread: a helper thread that touched the
+    ORM would open a connection Django never closes. A check's deadline starts when it gets
+    a slot, not when the batch was claimed, so a check waiting behind slow ones is never
+    written off by the sweep.
+    """
+    from ..verifications import registry
+
+    rows = list(VerificationResult.objects.filter(pk__in=result_ids).values_list("pk", "run_id", "timeout", "item__check_kind", "item__check_params"))
+    variables: dict[int, dict] = {}
+    secrets: dict[int, list] = {}
+    for variable in RunVariable.objects.filter(run_id__in={row[1] for row in rows}).only("run_id", "name", "stored", "secret"):
+        value = variable.value
+        variables.setdefault(variable.run_id, {})[variable.name] = value
+        if variable.secret and value:
+            secrets.setdefault(variable.run_id, []).append(value)
+    slots = check_slots()
+
+    def check(kind, params, run_id):
+        try:
+            return registry.run(kind, dict(params), variables.get(run_id, {}), secrets=secrets.get(run_id, []))
+        finally:
+            slots.release()
+
+    waiting = list(rows)
+    running: dict = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(rows)), thread_name_prefix="check") as pool:
+        while waiting or running:
+            started = []
+            while waiting and slots.acquire(timeout=0 if running else 0.05):
+                pk, run_id, timeout, kind, params = waiting.pop(0)
+                started.append((pk, timeout))
+                running[pool.submit(check, kind, params, run_id)] = (pk, run_id)
+            if started:
+                now = timezone.now()
+                for pk, timeout in started:
+                    VerificationResult.objects.filter(pk=pk, status=VerificationStatus.RUNNING).update(
+                        deadline_at=now + timeout + timedelta(seconds=RUN_GRACE_SECONDS)
+                    )
+            if not running:
+                continue
+            done, _ = wait(list(running), timeout=0.05 if waiting else None, return_when=FIRST_COMPLETED)
+            finished: dict[int, list[int]] = {}
+            for future in done:
+                pk, run_id = running.pop(future)
+                outcome = future.result()
+                if _result_write(pk, outcome.status, outcome.message, outcome.evidence, outcome.duration_ms):
+                    finished.setdefault(run_id, []).append(pk)
+            for run_id, pks in finished.items():
+                _apply_until_done(run_id, pks)
+
+
+def _result_write(result_id: int, status: str, message: str, evidence: dict | None, duration_ms: int | None) -> bool:
+    """Finish a result once: a redelivered task or the sweep finds nothing left to write."""
+    return bool(
+        VerificationResult.objects.filter(pk=result_id, status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING]).update(
+            status=status, message=message[:2000], evidence=evidence or {}, duration_ms=duration_ms, finished_at=timezone.now()
+        )
+    )
+
+
+def _apply_until_done(run_id: int, result_ids: list[int]) -> None:
+    """Either this task applies the batch its results are in, or it sees that another did.
+
+    Nobody queues for the run's row lock: with many results landing at once, a line of
+    waiters on one row costs far more than the few statements a batch needs. Taking the
+    lock means applying every committed result, these included.
+    """
+    while verification_apply(run_id) is None:
+        time.sleep(0.1)
+        if not VerificationResult.objects.filter(pk__in=result_ids, applied_at__isnull=True).exists():
+            return
+
+
+def verification_record(*, result_id: int, status: str, message: str, evidence: dict | None = None, duration_ms: int | None = None) -> bool:
+    """Write a finished result once, then see it applied to the run (events, tick, revision).
+
+    Answers False when the result was already finished (a redelivered task, the sweep).
+    """
+    if not _result_write(result_id, status, message, evidence, duration_ms):
+        return False
+    _apply_until_done(VerificationResult.objects.values_list("run_id", flat=True).get(pk=result_id), [result_id])
+    return True
+
+
+def verification_apply(run_id: int) -> int | None:
+    """Apply every finished, unapplied result of a run in one kernel change.
+
+    Answers how many it applied, or None when another transaction holds the run's lock
+    (the caller then looks again: see _apply_until_done).
+    """
+    try:
+        with run_change(run_id, actor=None, skip_locked=True) as change:
+            if connection.vendor == "postgresql":
+                # A result lost to a crash in this instant is found by the sweep and run again;
+                # waiting for each WAL flush here would serialise the disk's latency.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+            pending = list(
+                VerificationResult.objects.filter(run_id=run_id, finished_at__isnull=False, applied_at__isnull=True)
+                .only("id", "kind", "status", "message", "duration_ms", "item_id")
+                .select_for_update()
+                .order_by("finished_at", "id")
+            )
+            if not pending:
+                return 0
+            change.load_items({r.item_id for r in pending})
+            run = change.run
+            for result in pending:
+                item = change.item(result.item_id)
+                change.verdict(item, result_id=result.pk, status=result.status)
+                change.record(
+                    Action.VERIFICATION_RESULT,
+                    item=item,
+                    after={"kind": result.kind, "status": result.status, "message": result.message[:500], "duration_ms": result.duration_ms},
+                )
+                # A pass ticks only what nobody has decided on: a person's "blocked" or "skipped" stands.
+                if (
+                    result.status == VerificationStatus.PASSED
+                    and item.verdict_result_id == result.pk
+                    and item.state in (ItemState.TODO, ItemState.IN_PROGRESS)
+                    and run.item_change_refusal(item) is None
+                ):
+                    change.set_state(item, ItemState.DONE, "")
+            VerificationResult.objects.filter(pk__in=[r.pk for r in pending]).update(applied_at=change.now)
+            return len(pending)
+    except RunBusy:
+        return None
+
+
+def verification_sweep() -> int:
+    """Results past their own deadline (worker lost, queue wiped) become errors; nothing else.
+
+    A verdict already written is never touched: _result_write only finishes what is still
+    queued or running, and a running check's deadline starts when it got its slot.
+    """
+    # Finished but never applied: the worker died between writing and applying.
+    orphaned = (
+        VerificationResult.objects.filter(finished_at__lt=timezone.now() - timedelta(seconds=RUN_GRACE_SECONDS), applied_at__isnull=True)
+        .values_list("run_id", flat=True)
+        .distinct()
+    )
+    for run_id in list(orphaned):
+        verification_apply(run_id)
+    stuck = VerificationResult.objects.filter(
+        status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING], deadline_at__lt=timezone.now()
+    ).values_list("pk", "status")
+    count = 0
+    for pk, status in stuck:
+        where = "waiting in the queue" if status == VerificationStatus.QUEUED else "running"
+        if verification_record(
+            result_id=pk,
+            status=VerificationStatus.ERROR,
+            message=f"No result: the check was still {where} past its deadline (a worker stopped or the queue lost it).",
+        ):
+            count += 1
+    return count
+
+
+# --- Scheduled re-verification --------------------------------------------------------------
+
+
+def _schedule_name(*, run: Run | None = None, environment: Environment | None = None) -> str:
+    return f"deploycheck: verify run {run.pk}" if run is not None else f"deploycheck: verify environment {environment.pk}"
+
+
+def schedule_get(*, run: Run | None = None, environment: Environment | None = None) -> int | None:
+    """The re-verification interval in minutes, or None."""
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.filter(name=_schedule_name(run=run, environment=environment), enabled=True).select_related("interval").first()
+    return task.interval.every if task is not None and task.interval is not None else None
+
+
+def schedule_set(*, every_minutes: int | None, run: Run | None = None, environment: Environment | None = None, actor=None) -> int | None:
+    """Re-verify a run (its first-24-hours items) or an environment (daily, weekly) on an interval.
+
+    `every_minutes` None or 0 stops it. The beat process picks changes up from the database.
+    A run's schedule shows on its page, so the change goes through the kernel (revision).
+    """
+
+    if every_minutes and not 5 <= every_minutes <= 7 * 24 * 60:
+        raise RuleError("Re-verify every 5 minutes at the most often, and at least once a week.")
+    if run is None:
+        return _schedule_write(every_minutes, _schedule_name(environment=environment), {"environment_id": environment.pk})
+    with run_change(run.pk, actor=actor) as change:
+        if every_minutes and change.run.is_ended:
+            raise RuleError(f"This run is {change.run.get_status_display().lower()}: nothing to re-verify.", status=409)
+        change.touch()
+        return _schedule_write(every_minutes, _schedule_name(run=run), {"run_id": run.pk})
+
+
+@transaction.atomic
+def _schedule_write(every_minutes: int | None, name: str, kwargs: dict) -> int | None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    if not every_minutes:
+        PeriodicTask.objects.filter(name=name).delete()
+        return None
+    interval, _ = IntervalSchedule.objects.get_or_create(every=every_minutes, period=IntervalSchedule.MINUTES)
+    PeriodicTask.objects.update_or_create(
+        name=name,
+        defaults={"task": "checklists.tasks.verification_scheduled", "interval": interval, "kwargs": json.dumps(kwargs), "enabled": True},
+    )
+    return every_minutes
+
+
+def verification_scheduled(*, run_id: int | None = None, environment_id: int | None = None) -> int:
+    """What a schedule does when it fires: queue the checks that still matter."""
+    if environment_id is not None:
+        run = Run.objects.filter(environment_id=environment_id, status=RunStatus.COMPLETED).order_by("-completed_at").first()
+    else:
+        run = Run.objects.filter(pk=run_id).first()
+    if run is None or run.is_ended:
+        if run is not None:
+            _schedule_write(None, _schedule_name(run=run), {})
+        return 0
+    try:
+        return len(verification_enqueue(run=run, actor=None))
+    except QueueUnavailable:
+        raise
+    except RuleError:
+        return 0
