@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -11,21 +10,16 @@ from .. import permissions, services
 from ..models import Environment, Project, RuleError
 
 
-def _require(allowed: bool, message: str = "You are not allowed to do that."):
-    if not allowed:
-        raise PermissionDenied(message)
-
-
 @require_GET
 def environment_list(request):
-    _require(permissions.can_view(request.user))
+    permissions.require(request.user, "view")
     projects = Project.objects.prefetch_related("environments__variables").order_by("name")
     return render(request, "checklists/environment_list.html", {"projects": projects, "can_manage": permissions.can_manage_templates(request.user)})
 
 
 @require_GET
 def environment_detail(request, pk):
-    _require(permissions.can_view(request.user))
+    permissions.require(request.user, "view")
     environment = get_object_or_404(Environment.objects.select_related("project"), pk=pk)
     return render(
         request,
@@ -42,7 +36,7 @@ def environment_detail(request, pk):
 
 @require_POST
 def environment_create(request):
-    _require(permissions.can_manage_templates(request.user), "Managing environments needs the lead role.")
+    permissions.require(request.user, "templates", "Managing environments needs the lead role.")
     try:
         environment = services.environment_get_or_create(request.POST.get("project", ""), request.POST.get("environment", ""))
     except RuleError as exc:
@@ -53,7 +47,7 @@ def environment_create(request):
 
 @require_POST
 def environment_variables(request, pk):
-    _require(permissions.can_manage_templates(request.user), "Managing variables needs the lead role.")
+    permissions.require(request.user, "templates", "Managing variables needs the lead role.")
     environment = get_object_or_404(Environment, pk=pk)
     try:
         if request.POST.get("delete"):
@@ -74,7 +68,7 @@ def environment_variables(request, pk):
 
 @require_POST
 def environment_schedule(request, pk):
-    _require(permissions.can_manage_templates(request.user), "Scheduling needs the lead role.")
+    permissions.require(request.user, "templates", "Scheduling needs the lead role.")
     environment = get_object_or_404(Environment, pk=pk)
     raw = request.POST.get("every_minutes", "").strip()
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -14,14 +13,9 @@ from ..models import Environment, Project, RuleError
 from ..serializers import csv_safe
 
 
-def _require(allowed: bool):
-    if not allowed:
-        raise PermissionDenied
-
-
 @require_GET
 def dashboard(request):
-    _require(permissions.can_view(request.user))
+    permissions.require(request.user, "view")
     active = list(selectors.run_history(status=RunStatus.IN_PROGRESS)[:50])
     recent = list(selectors.run_history(status=RunStatus.COMPLETED).order_by("-completed_at")[:10])
     failing = list(selectors.failing_verifications()[:20])
@@ -35,7 +29,7 @@ def dashboard(request):
 @require_GET
 def history(request):
     """Every run, filtered; with totals, a chart per week and CSV export."""
-    _require(permissions.can_view_reports(request.user))
+    permissions.require(request.user, "reports")
     filters = {
         "project": request.GET.get("project", "").strip(),
         "environment": request.GET.get("environment", "").strip(),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -14,10 +13,6 @@ from ..models import ChecklistTemplate, RuleError
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
-
-def _require(allowed: bool, message: str = "You are not allowed to do that."):
-    if not allowed:
-        raise PermissionDenied(message)
 
 
 def _preview(text: str) -> dict:
@@ -51,7 +46,7 @@ def _template_version(request, pk):
 
 @require_GET
 def template_list(request):
-    _require(permissions.can_view(request.user))
+    permissions.require(request.user, "view")
     archived = request.GET.get("archived") == "1"
     return render(
         request,
@@ -62,7 +57,7 @@ def template_list(request):
 
 @require_GET
 def template_detail(request, pk):
-    _require(permissions.can_view(request.user))
+    permissions.require(request.user, "view")
     template, version = _template_version(request, pk)
     document = services.version_document(version)
     return render(
@@ -82,7 +77,7 @@ def template_detail(request, pk):
 
 @require_GET
 def template_export(request, pk):
-    _require(permissions.can_view(request.user))
+    permissions.require(request.user, "view")
     template, version = _template_version(request, pk)
     response = HttpResponse(services.template_export(version), content_type="text/markdown; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{template.slug}-v{version.number}.md"'
@@ -92,7 +87,7 @@ def template_export(request, pk):
 @require_http_methods(["GET", "POST"])
 def template_import(request):
     """Upload or paste; preview first; save only on confirm, in one transaction."""
-    _require(permissions.can_manage_templates(request.user), "Importing templates needs the lead role.")
+    permissions.require(request.user, "templates", "Importing templates needs the lead role.")
     text = md.repair_text(request.POST.get("markdown", ""))
     name = request.POST.get("name", "").strip()
     upload = request.FILES.get("file")
@@ -127,7 +122,7 @@ def template_import(request):
 @require_http_methods(["GET", "POST"])
 def template_edit(request, pk):
     """Edit the Markdown, or use the outline's buttons; saving makes a new version."""
-    _require(permissions.can_manage_templates(request.user), "Editing templates needs the lead role.")
+    permissions.require(request.user, "templates", "Editing templates needs the lead role.")
     template = get_object_or_404(ChecklistTemplate, pk=pk)
     version = template.latest_version()
     text = request.POST["markdown"] if "markdown" in request.POST else services.template_export(version)
@@ -166,7 +161,7 @@ def template_edit(request, pk):
 
 @require_POST
 def template_archive(request, pk):
-    _require(permissions.can_manage_templates(request.user), "Archiving templates needs the lead role.")
+    permissions.require(request.user, "templates", "Archiving templates needs the lead role.")
     template = get_object_or_404(ChecklistTemplate, pk=pk)
     archive = request.POST.get("archive", "1") == "1"
     services.template_archive(template, actor=request.user, archived=archive)
