@@ -380,12 +380,13 @@ class RunItem(OutlineItem):
     revision = models.PositiveBigIntegerField(default=0)
     # The sections this item counts in, its own first: the kernel moves their counts in one UPDATE.
     section_path = models.JSONField(default=list, blank=True)
-    # The latest verification's status and id, and whether the latest *finished* one failed:
-    # what the gate and the stale rule read, kept by the kernel as results come and go.
+    # The latest verification's status, and whether the latest *finished* one failed, each with
+    # when that result was queued: what the gate and the stale rule read, kept by the kernel as
+    # results come and go. A check queued earlier that finishes later never overrules them.
     verdict = models.CharField(max_length=10, choices=VerificationStatus.choices, blank=True)
-    verdict_result_id = models.BigIntegerField(null=True, blank=True)
+    verdict_queued_at = models.DateTimeField(null=True, blank=True)
     failing = models.BooleanField(default=False)
-    finished_result_id = models.BigIntegerField(null=True, blank=True)
+    finished_queued_at = models.DateTimeField(null=True, blank=True)
     holds_gate = models.BooleanField(default=False)
 
     objects = KernelGuardedManager()

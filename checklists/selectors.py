@@ -34,12 +34,12 @@ def run_items(run: Run, *, ids=None, revision_after: int | None = None) -> list[
     """The run's items in checklist order (or only the chosen ones, or those changed after a
     revision), each with its latest verification: two queries however many items."""
     latest = VerificationResult.objects.filter(item=OuterRef("pk")).order_by("-queued_at", "-id")
-    qs = run.items.select_related("section", "assignee")
-    if ids is not None:
-        qs = qs.filter(pk__in=list(ids))
+    # Chosen items by key alone (see kernel.RunChange.load_items), the run checked after.
+    qs = RunItem.objects.filter(pk__in=list(ids)) if ids is not None else run.items.all()
+    qs = qs.select_related("section", "assignee")
     if revision_after is not None:
         qs = qs.filter(revision__gt=revision_after)
-    items = list(qs.annotate(latest_verification_id=Subquery(latest.values("pk")[:1])).order_by("position"))
+    items = [i for i in qs.annotate(latest_verification_id=Subquery(latest.values("pk")[:1])).order_by("position") if i.run_id == run.pk]
     ids = [i.latest_verification_id for i in items if i.latest_verification_id]
     results = VerificationResult.objects.in_bulk(ids) if ids else {}
     for i in items:
@@ -130,6 +130,23 @@ def _people():
     from django.contrib.auth import get_user_model
 
     return list(get_user_model().objects.filter(is_active=True).order_by("username").only("id", "username"))
+
+
+def run_gate_open_items(run: Run, *, limit: int | None = None) -> list[dict]:
+    """Required items that hold go-live back, and why: read by the flag the kernel keeps."""
+    items = run.items.filter(holds_gate=True).order_by("position").only("id", "text", "state", "verdict", "required")
+    if limit is not None:
+        items = items[:limit]
+    return [
+        {
+            "id": i.pk,
+            "title": i.text,
+            "state": i.state,
+            "verification": i.verdict or None,
+            "problem": gate.item_gate_problem(required=i.required, state=i.state, verdict=i.verdict),
+        }
+        for i in items
+    ]
 
 
 def run_signoff_standing(run: Run) -> gate.SignoffStanding:

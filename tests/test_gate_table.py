@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from checklists import markdown as md
-from checklists import services
+from checklists import selectors, services
 from checklists.models import Signoff
 
 from .stories import verdict
@@ -85,7 +85,7 @@ def test_what_holds_the_gate(run, lead, kind, state, latest, holds):
     item.refresh_from_db()
     assert item.state == state
 
-    open_ids = [o["id"] for o in services.run_gate_open_items(run)]
+    open_ids = [o["id"] for o in selectors.run_gate_open_items(run)]
 
     assert item.holds_gate is (holds == "yes")
     assert (item.pk in open_ids) is (holds == "yes")

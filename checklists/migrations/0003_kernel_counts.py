@@ -25,7 +25,7 @@ def backfill(apps, schema_editor):
             return paths[section_id]
 
         latest, latest_finished = {}, {}
-        for r in Result.objects.filter(run=run).order_by("queued_at", "id").values("id", "item_id", "status"):
+        for r in Result.objects.filter(run=run).order_by("queued_at", "id").values("queued_at", "item_id", "status"):
             latest[r["item_id"]] = r
             if r["status"] in finished:
                 latest_finished[r["item_id"]] = r
@@ -36,8 +36,8 @@ def backfill(apps, schema_editor):
         for item in items:
             item.section_path = path(item.section_id)
             v, f = latest.get(item.pk), latest_finished.get(item.pk)
-            item.verdict, item.verdict_result_id = (v["status"], v["id"]) if v else ("", None)
-            item.failing, item.finished_result_id = (f["status"] in ("failed", "error"), f["id"]) if f else (False, None)
+            item.verdict, item.verdict_queued_at = (v["status"], v["queued_at"]) if v else ("", None)
+            item.failing, item.finished_queued_at = (f["status"] in ("failed", "error"), f["queued_at"]) if f else (False, None)
             item.holds_gate = gate.holds_gate(required=item.required, state=item.state, verdict=item.verdict)
             counts["items_total"] += 1
             counts["gate_open"] += item.holds_gate
@@ -48,7 +48,7 @@ def backfill(apps, schema_editor):
                 sections[sid].items_closed += item.state in ("done", "skipped")
             if item.check_kind and item.section_id:
                 sections[item.section_id].check_count += 1
-        RunItem.objects.bulk_update(items, ["section_path", "verdict", "verdict_result_id", "failing", "finished_result_id", "holds_gate"], batch_size=500)
+        RunItem.objects.bulk_update(items, ["section_path", "verdict", "verdict_queued_at", "failing", "finished_queued_at", "holds_gate"], batch_size=500)
         RunSection.objects.bulk_update(list(sections.values()), ["items_total", "items_closed", "check_count"], batch_size=500)
         Run.objects.filter(pk=run.pk).update(**counts)
 
@@ -108,8 +108,8 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='runitem',
-            name='finished_result_id',
-            field=models.BigIntegerField(blank=True, null=True),
+            name='finished_queued_at',
+            field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
             model_name='runitem',
@@ -128,8 +128,8 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='runitem',
-            name='verdict_result_id',
-            field=models.BigIntegerField(blank=True, null=True),
+            name='verdict_queued_at',
+            field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
             model_name='runsection',

@@ -17,7 +17,7 @@ from .runs import (
     section_skip,
     user_by_name,
 )
-from .signoffs import run_current_decisions, run_gate_open_items, signoff_record
+from .signoffs import signoff_record
 from .templates import (
     outline_document,
     template_archive,
@@ -49,8 +49,6 @@ __all__ = [
     "environment_variable_set",
     "note_add",
     "outline_document",
-    "run_current_decisions",
-    "run_gate_open_items",
     "run_import",
     "run_item_assign",
     "run_item_set_state",

@@ -65,6 +65,10 @@ def actor_name(actor) -> str:
     return actor.get_username() if actor is not None else VERIFICATION_ACTOR
 
 
+def _stored(item: RunItem, name: str):
+    return getattr(item, RunItem._meta.get_field(name).attname)
+
+
 class RunBusy(Exception):
     """Another transaction holds the run (only with skip_locked: the caller comes back later)."""
 
@@ -108,10 +112,16 @@ class RunChange:
     def update_item(self, item: RunItem, **fields) -> None:
         """Set fields of an item; its counts, gate flag and the stale rule follow at the end."""
         self._remember(item)
-        for name, value in fields.items():
-            setattr(item, name, value)
-        self._dirty[item.pk].update(fields)
+        self._set(item, **fields)
         self._settle(item)
+
+    def _set(self, item: RunItem, **fields) -> list[str]:
+        """Set what differs, comparing foreign keys by id (never loading the related row)."""
+        changed = [name for name, value in fields.items() if _stored(item, name) != getattr(value, "pk", value)]
+        for name in changed:
+            setattr(item, name, fields[name])
+        self._dirty[item.pk].update(changed)
+        return changed
 
     def set_state(self, item: RunItem, state: str, reason: str) -> None:
         """A person's (or a passing check's) state change, with who and when, and its event."""
@@ -126,16 +136,15 @@ class RunChange:
         )
         self.record(Action.ITEM_STATE, item=item, before=before, after={"state": item.state, "reason": item.reason})
 
-    def verdict(self, item: RunItem, *, result_id: int, status: str) -> None:
-        """Result `result_id` now stands at `status`. An item follows its newest result only:
-        an older check finishing late never overrules a newer one."""
+    def verdict(self, item: RunItem, *, queued_at, status: str) -> None:
+        """A result queued at `queued_at` now stands at `status`. An item follows its newest
+        result only: a check queued earlier that finishes late never overrules a newer one."""
         self._remember(item)
-        if item.verdict_result_id is None or result_id >= item.verdict_result_id:
-            item.verdict, item.verdict_result_id = status, result_id
-            self._dirty[item.pk].update(("verdict", "verdict_result_id"))
-        if status in VerificationStatus.finished() and (item.finished_result_id is None or result_id >= item.finished_result_id):
-            item.failing, item.finished_result_id = gate.is_failing(status), result_id
-            self._dirty[item.pk].update(("failing", "finished_result_id"))
+        changed = []
+        if item.verdict_queued_at is None or queued_at >= item.verdict_queued_at:
+            changed += self._set(item, verdict=status, verdict_queued_at=queued_at)
+        if status in VerificationStatus.finished() and (item.finished_queued_at is None or queued_at >= item.finished_queued_at):
+            changed += self._set(item, failing=gate.is_failing(status), finished_queued_at=queued_at)
         self._settle(item)
 
     def update_run(self, **fields) -> None:
@@ -162,12 +171,11 @@ class RunChange:
         return revision
 
     def touch(self, *items: RunItem | None) -> int:
-        """Bump the revision once (live pages refetch the items it stamps), with no event."""
+        """Bump the revision once, with no event; live pages refetch the items it names."""
         self.run.revision += 1
         self._run_fields.add("revision")
         for item in items:
             if item is not None:
-                item.revision = self.run.revision
                 self._dirty[item.pk].add("revision")
         return self.run.revision
 
@@ -181,7 +189,10 @@ class RunChange:
         """Items a change finds only once it holds the lock (the results a batch applies)."""
         missing = [pk for pk in ids if pk not in self.items]
         if missing:
-            self.items.update({i.pk: i for i in RunItem.objects.filter(run_id=self.run.pk, pk__in=missing)})
+            # By key alone, then the run checked here: on tables not yet analysed Postgres would
+            # otherwise walk the run's whole index to find one item.
+            found = RunItem.objects.filter(pk__in=missing)
+            self.items.update({i.pk: i for i in found if i.run_id == self.run.pk})
 
     # --- The kernel's own work ----------------------------------------------------------------
 
@@ -236,13 +247,26 @@ class RunChange:
             signoff.stale_at = self.now
             self.record(Action.SIGNOFF_STALE, item=cause, before={"role": signoff.role, "user": signoff.user.get_username()})
 
+    def _write_items(self) -> None:
+        """Every item that moved carries the change's last revision (the poll asks for what
+        moved since the revision it has), and items with the same new values share one UPDATE:
+        queuing 300 checks writes two statements, not 300."""
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for pk, fields in self._dirty.items():
+            if not fields:
+                continue
+            item = self.items[pk]
+            item.revision = self.run.revision
+            fields.add("revision")
+            groups[tuple(sorted((RunItem._meta.get_field(name).attname, _stored(item, name)) for name in fields))].append(pk)
+        for values, pks in groups.items():
+            RunItem.objects.filter(pk__in=pks).update(**dict(values))
+
     def _flush(self) -> None:
         cause = self._count()
         if cause is not None:
             self._stale(cause)
-        for pk, fields in self._dirty.items():
-            item = self.items[pk]
-            RunItem.objects.filter(pk=pk).update(**{name: getattr(item, name) for name in fields})
+        self._write_items()
         if self._events:
             AuditEvent.objects.bulk_create(self._events)
         if self._run_fields:
@@ -263,8 +287,8 @@ def run_change(run_id: int, *, actor, item_ids=(), skip_locked: bool = False):
             if skip_locked and Run.objects.filter(pk=run_id).exists():
                 raise RunBusy(run_id)
             raise RuleError("No such run.", status=404)
-        items = {i.pk: i for i in RunItem.objects.filter(run_id=run_id, pk__in=list(item_ids))} if item_ids else {}
-        change = RunChange(run, actor, items)
+        change = RunChange(run, actor, {})
+        change.load_items(item_ids)
         yield change
         change._flush()
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .. import gate, permissions
+from .. import permissions
 from ..choices import Action, Decision, RunStatus
 from ..errors import RuleError
 from ..models import Run, Signoff
-from ..selectors import run_signoff_standing
+from ..selectors import run_gate_open_items, run_signoff_standing
 from .kernel import run_change
 
 
@@ -22,31 +22,6 @@ def _role_canonical(run: Run, role: str | None) -> str:
     if not role:
         raise RuleError(f"Say which role you sign for: {', '.join(run.required_roles)}.")
     raise RuleError(f"{role!r} is not a sign-off role of this run ({', '.join(run.required_roles)}).")
-
-
-def run_gate_open_items(run: Run, *, limit: int | None = None) -> list[dict]:
-    """Required items that hold go-live back, and why: read by the flag the kernel keeps."""
-    items = run.items.filter(holds_gate=True).order_by("position").only("id", "text", "state", "verdict", "required")
-    if limit is not None:
-        items = items[:limit]
-    return [
-        {
-            "id": i.pk,
-            "title": i.text,
-            "state": i.state,
-            "verification": i.verdict or None,
-            "problem": gate.item_gate_problem(required=i.required, state=i.state, verdict=i.verdict),
-        }
-        for i in items
-    ]
-
-
-def run_current_decisions(run: Run) -> dict[str, Signoff]:
-    """The latest current (not stale) decision of each role."""
-    latest: dict[str, Signoff] = {}
-    for signoff in run.signoffs.filter(stale_at__isnull=True).select_related("user").order_by("at", "id"):
-        latest[signoff.role] = signoff
-    return latest
 
 
 def signoff_record(*, run: Run, actor, decision: str, role: str | None = None, comment: str = "", override_reason: str = "") -> Signoff:

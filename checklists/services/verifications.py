@@ -17,6 +17,7 @@ from math import ceil
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
 from .. import health
@@ -29,6 +30,8 @@ from .kernel import RunBusy, run_change
 QUEUE_GRACE_SECONDS = 300
 # A check's own timeout bounds its network waits; this covers resolving, TLS and writing back.
 RUN_GRACE_SECONDS = 30
+# How often a task hands the verdicts it has to the run while other checks of its batch still run.
+APPLY_EVERY_SECONDS = 0.2
 
 
 def _check_timeout(item) -> float:
@@ -70,8 +73,8 @@ def verification_request(*, run: Run, actor, item_ids: list[int] | None = None) 
                 for item in items
             ]
         )
-        for result, item in zip(results, items):
-            change.verdict(item, result_id=result.pk, status=VerificationStatus.QUEUED)
+        for item in items:
+            change.verdict(item, queued_at=now, status=VerificationStatus.QUEUED)
         change.touch(*items)
     return results
 
@@ -121,25 +124,28 @@ def verification_claim(result_ids: list[int]) -> list[int]:
     The claimed items show `running` on every open page: the revision moves with them.
     """
     now = timezone.now()
-    claimed = [
-        pk
-        for pk in result_ids
-        if VerificationResult.objects.filter(pk=pk, status=VerificationStatus.QUEUED).update(
-            status=VerificationStatus.RUNNING,
-            started_at=now,
-            # Until the check gets a slot: it may wait behind others in this worker.
-            deadline_at=now + timedelta(seconds=QUEUE_GRACE_SECONDS),
+    # One conditional UPDATE; the rows this task won carry its own claim instant (a second
+    # delivery of the same task, racing, finds them no longer queued).
+    VerificationResult.objects.filter(pk__in=result_ids, status=VerificationStatus.QUEUED).update(
+        status=VerificationStatus.RUNNING,
+        started_at=now,
+        # Until the check gets a slot: it may wait behind others in this worker.
+        deadline_at=now + timedelta(seconds=QUEUE_GRACE_SECONDS),
+    )
+    claimed = list(
+        VerificationResult.objects.filter(pk__in=result_ids, status=VerificationStatus.RUNNING, started_at=now).values_list(
+            "pk", "run_id", "item_id", "queued_at"
         )
-    ]
-    by_run: dict[int, list[tuple[int, int]]] = {}
-    for pk, run_id, item_id in VerificationResult.objects.filter(pk__in=claimed).values_list("pk", "run_id", "item_id"):
-        by_run.setdefault(run_id, []).append((pk, item_id))
-    for run_id, pairs in by_run.items():
-        with run_change(run_id, actor=None, item_ids=[item_id for _, item_id in pairs]) as change:
-            for pk, item_id in pairs:
-                change.verdict(change.item(item_id), result_id=pk, status=VerificationStatus.RUNNING)
-            change.touch(*(change.item(item_id) for _, item_id in pairs))
-    return claimed
+    )
+    by_run: dict[int, list[tuple]] = {}
+    for row in claimed:
+        by_run.setdefault(row[1], []).append(row)
+    for run_id, rows in by_run.items():
+        with run_change(run_id, actor=None, item_ids=[item_id for _, _, item_id, _ in rows]) as change:
+            for _, _, item_id, queued_at in rows:
+                change.verdict(change.item(item_id), queued_at=queued_at, status=VerificationStatus.RUNNING)
+            change.touch(*(change.item(item_id) for _, _, item_id, _ in rows))
+    return [row[0] for row in claimed]
 
 
 _CHECK_SLOTS: threading.BoundedSemaphore | None = None
@@ -181,30 +187,37 @@ def verification_execute(result_ids: list[int]) -> None:
 
     waiting = list(rows)
     running: dict = {}
+    finished: dict[int, list[int]] = {}
+    applied_at = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, len(rows)), thread_name_prefix="check") as pool:
         while waiting or running:
             started = []
             while waiting and slots.acquire(timeout=0 if running else 0.05):
                 pk, run_id, timeout, kind, params = waiting.pop(0)
-                started.append((pk, timeout))
+                started.append(pk)
                 running[pool.submit(check, kind, params, run_id)] = (pk, run_id)
             if started:
-                now = timezone.now()
-                for pk, timeout in started:
-                    VerificationResult.objects.filter(pk=pk, status=VerificationStatus.RUNNING).update(
-                        deadline_at=now + timeout + timedelta(seconds=RUN_GRACE_SECONDS)
+                # Each check's own deadline starts now that it has its slot.
+                VerificationResult.objects.filter(pk__in=started, status=VerificationStatus.RUNNING).update(
+                    deadline_at=ExpressionWrapper(
+                        Value(timezone.now() + timedelta(seconds=RUN_GRACE_SECONDS)) + F("timeout"), output_field=DateTimeField()
                     )
-            if not running:
-                continue
-            done, _ = wait(list(running), timeout=0.05 if waiting else None, return_when=FIRST_COMPLETED)
-            finished: dict[int, list[int]] = {}
-            for future in done:
-                pk, run_id = running.pop(future)
-                outcome = future.result()
-                if _result_write(pk, outcome.status, outcome.message, outcome.evidence, outcome.duration_ms):
-                    finished.setdefault(run_id, []).append(pk)
-            for run_id, pks in finished.items():
-                _apply_until_done(run_id, pks)
+                )
+            if running:
+                done, _ = wait(list(running), timeout=APPLY_EVERY_SECONDS if (waiting or finished) else None, return_when=FIRST_COMPLETED)
+                for future in done:
+                    pk, run_id = running.pop(future)
+                    outcome = future.result()
+                    if _result_write(pk, outcome.status, outcome.message, outcome.evidence, outcome.duration_ms):
+                        finished.setdefault(run_id, []).append(pk)
+            # Verdicts reach the run a few times a second, not once per check: each apply takes
+            # the run's lock, and a batch of them costs hardly more than one.
+            if finished and (not running or time.monotonic() - applied_at >= APPLY_EVERY_SECONDS):
+                for run_id, pks in finished.items():
+                    _apply_until_done(run_id, pks)
+                finished, applied_at = {}, time.monotonic()
+    for run_id, pks in finished.items():
+        _apply_until_done(run_id, pks)
 
 
 def _result_write(result_id: int, status: str, message: str, evidence: dict | None, duration_ms: int | None) -> bool:
@@ -255,7 +268,7 @@ def verification_apply(run_id: int) -> int | None:
                     cursor.execute("SET LOCAL synchronous_commit = off")
             pending = list(
                 VerificationResult.objects.filter(run_id=run_id, finished_at__isnull=False, applied_at__isnull=True)
-                .only("id", "kind", "status", "message", "duration_ms", "item_id")
+                .only("id", "kind", "status", "message", "duration_ms", "item_id", "queued_at")
                 .select_for_update()
                 .order_by("finished_at", "id")
             )
@@ -265,7 +278,7 @@ def verification_apply(run_id: int) -> int | None:
             run = change.run
             for result in pending:
                 item = change.item(result.item_id)
-                change.verdict(item, result_id=result.pk, status=result.status)
+                change.verdict(item, queued_at=result.queued_at, status=result.status)
                 change.record(
                     Action.VERIFICATION_RESULT,
                     item=item,
@@ -274,7 +287,7 @@ def verification_apply(run_id: int) -> int | None:
                 # A pass ticks only what nobody has decided on: a person's "blocked" or "skipped" stands.
                 if (
                     result.status == VerificationStatus.PASSED
-                    and item.verdict_result_id == result.pk
+                    and item.verdict_queued_at == result.queued_at
                     and item.state in (ItemState.TODO, ItemState.IN_PROGRESS)
                     and run.item_change_refusal(item) is None
                 ):

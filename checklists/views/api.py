@@ -213,7 +213,9 @@ class ItemChangeIn(Schema):
 @api.post("/v1/runs/{run_id}/items/{item_id}")
 def item_change(request, run_id: int, item_id: int, payload: ItemChangeIn):
     run = run_for(request, run_id, "work", "Changing items needs the member role.")
-    item = get_object_or_404(RunItem, pk=item_id, run=run)
+    item = RunItem.objects.filter(pk=item_id).first()
+    if item is None or item.run_id != run.pk:
+        raise Http404
     fields = payload.model_fields_set
     with transaction.atomic():
         if payload.state is not None:

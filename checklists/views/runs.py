@@ -113,7 +113,10 @@ def run_poll(request, pk):
 
 
 def _item(run: Run, item_pk) -> RunItem:
-    return get_object_or_404(RunItem, pk=item_pk, run=run)
+    item = RunItem.objects.filter(pk=item_pk).first()
+    if item is None or item.run_id != run.pk:
+        raise Http404
+    return item
 
 
 @require_POST
