@@ -113,11 +113,14 @@ def item_matches(item, show: str, query: str, user) -> bool:
     return True
 
 
-def _attach_notes(run: Run, items: list[RunItem], *, run_notes: bool) -> list:
+def _attach_notes(run: Run, items: list[RunItem], *, run_notes: bool, whole_run: bool = False) -> list:
     """Each item's notes as `note_list`; answers the run's own notes when asked (one query)."""
     notes = run.notes.select_related("author").order_by("created_at", "id")
-    if not run_notes:
-        notes = notes.filter(item_id__in=[i.pk for i in items])
+    if not whole_run:
+        wanted = Q(item_id__in=[i.pk for i in items])
+        if run_notes:
+            wanted |= Q(item__isnull=True)
+        notes = notes.filter(wanted)
     by_item: dict[int | None, list] = {}
     for note in notes:
         by_item.setdefault(note.item_id, []).append(note)
@@ -174,7 +177,7 @@ def _side_panels(run: Run) -> dict:
 def run_board(run: Run, *, user=None, show: str = "all", query: str = "") -> dict:
     """Everything the run page shows, in a fixed number of queries however many items."""
     items = run_items(run)
-    run_notes = _attach_notes(run, items, run_notes=True)
+    run_notes = _attach_notes(run, items, run_notes=True, whole_run=True)
     sections = list(run.sections.order_by("position"))
     by_section: dict[int | None, list] = {}
     for item in items:
@@ -197,19 +200,37 @@ def run_board(run: Run, *, user=None, show: str = "all", query: str = "") -> dic
     }
 
 
-def run_changes(run: Run, *, ids=None, revision_after: int | None = None, run_notes: bool = False) -> dict:
-    """What a tick's answer and the poll send: only the changed items, the sections they count
-    in, and the totals the run keeps; the same queries on a 30-item and a 300-item run."""
+SIGNOFF_PANEL_ACTIONS = ("signoff.", "run.")
+
+
+def run_changes(run: Run, *, ids=None, revision_after: int | None = None, gate_shown: str | None = None) -> dict:
+    """What a tick's answer and the poll send: the changed items, the sections they count in,
+    the totals the run keeps, and (for the poll) what happened since the page's revision, with
+    the sign-off panel and run notes only when an event says they moved. The same queries on a
+    30-item and a 300-item run."""
     changed = run_items(run, ids=ids, revision_after=revision_after)
-    notes = _attach_notes(run, changed, run_notes=run_notes)
+    _attach_notes(run, changed, run_notes=False)
     section_ids = {pk for item in changed for pk in item.section_path}
-    return {
-        **_side_panels(run),
+    answer = {
+        "progress": run.progress,
         "changed": changed,
         "sections": list(RunSection.objects.filter(pk__in=section_ids).order_by("position")) if section_ids else [],
-        "run_notes": notes,
         "people": _people(),
     }
+    if revision_after is None:
+        return answer
+    events = list(run.events.filter(revision__gt=revision_after).select_related("item").order_by("-at", "-id")[:30])
+    # Past 30 events the page is far behind: send every panel.
+    behind = len(events) == 30
+    gate_flipped = gate_shown is not None and gate_shown != ("open" if run.gate_open else "met")
+    answer["new_events"] = events
+    answer["show_signoff"] = behind or gate_flipped or any(e.action.startswith(SIGNOFF_PANEL_ACTIONS) for e in events)
+    answer["show_run_notes"] = behind or any(e.action == "note.add" and e.item_id is None for e in events)
+    if answer["show_signoff"]:
+        answer.update(signoffs=run_signoffs(run), standing=run_signoff_standing(run))
+    if answer["show_run_notes"]:
+        answer["run_notes"] = _attach_notes(run, [], run_notes=True)
+    return answer
 
 
 def failing_verifications():

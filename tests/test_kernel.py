@@ -269,3 +269,23 @@ def test_the_kernel_keeps_the_counts_the_progress_bar_and_gate_read(lead, member
     assert run.gate_open == sum(i.holds_gate for i in fresh) == 19
     first = run.sections.get(title="Section 0")
     assert (first.items_closed, first.items_total) == (2, 10)
+
+
+def test_the_poll_sends_what_happened_since_and_the_panels_only_when_they_moved(client, lead, member):
+    run = started(lead, 30)
+    client.force_login(member)
+    first, second = run.items.order_by("position")[:2]
+    seen = Run.objects.get(pk=run.pk).revision
+
+    services.run_item_set_state(item=first, state="in_progress", actor=member)
+    quiet = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=open", headers={"HX-Request": "true"}).content.decode()
+    services.note_add(run=run, body="DNS TTL lowered to 60 s", actor=member)
+    noted = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=open", headers={"HX-Request": "true"}).content.decode()
+
+    assert f'data-item-id="{first.pk}"' in quiet and f'data-item-id="{second.pk}"' not in quiet
+    assert 'hx-swap-oob="afterbegin:#activity-list"' in quiet and "mo</strong> changed" in quiet
+    assert 'id="signoff"' not in quiet and 'id="notes"' not in quiet
+    assert 'id="notes"' in noted and "DNS TTL lowered" in noted
+    # A page that still shows the gate as met learns it is open again.
+    flipped = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=met", headers={"HX-Request": "true"}).content.decode()
+    assert 'id="signoff"' in flipped

@@ -107,7 +107,7 @@ def run_poll(request, pk):
         response["HX-Refresh"] = "true"
         return response
     run = _run(request, pk)
-    changes = selectors.run_changes(run, revision_after=known, run_notes=True)
+    changes = selectors.run_changes(run, revision_after=known, gate_shown=request.GET.get("gate"))
     context = {**changes, "run": run, "can": _abilities(request.user, run)}
     return render(request, f"{TEMPLATE}#poll-response", context)
 
