@@ -27,3 +27,4 @@ clean:
 
 bench: $(STAMP)
 	$(PY) benchmarks/verifications.py
+	$(PY) benchmarks/ticks.py
