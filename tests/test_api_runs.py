@@ -164,7 +164,7 @@ def test_an_item_of_another_run_is_not_found(api_as, member, small_template):
     answer = client.post(f"/api/v1/runs/{first['id']}/items/{second['items'][0]['id']}", {"state": "done"})
 
     assert answer.status_code == 404
-    assert answer.json_body == {"error": "Not found."}
+    assert answer.json_body == {"error": "No such item in this run."}
 
 
 def test_a_live_run_is_locked_except_its_after_go_live_items(api_as, member, small_template):

@@ -7,10 +7,12 @@ from .environments import environment_get_or_create, environment_variable_delete
 from .kernel import VERIFICATION_ACTOR, actor_name
 from .runs import (
     NOTE_MAX_LENGTH,
+    UNCHANGED,
     VariableInput,
     note_add,
     run_import,
     run_item_assign,
+    run_item_change,
     run_item_set_state,
     run_set_status,
     run_start,
@@ -50,7 +52,9 @@ __all__ = [
     "note_add",
     "outline_document",
     "run_import",
+    "UNCHANGED",
     "run_item_assign",
+    "run_item_change",
     "run_item_set_state",
     "run_set_status",
     "run_start",

@@ -21,6 +21,9 @@ from .kernel import run_change, run_open
 from .templates import template_import
 
 
+NOTE_MAX_LENGTH = 20_000
+
+
 @dataclass
 class VariableInput:
     name: str
@@ -201,47 +204,94 @@ def _validate_state(state: str, reason: str) -> str:
     return reason
 
 
-def run_item_set_state(*, item: RunItem, state: str, actor, reason: str = "") -> RunItem:
-    reason = _validate_state(state, reason)
-    with run_change(item.run_id, actor=actor, item_ids=[item.pk]) as change:
-        item = change.item(item.pk)
-        change.refuse_if_locked(item)
-        if item.state == state and item.reason == (reason if ItemState.needs_reason(state) else ""):
-            return item
+def _set_state(change, item: RunItem, state: str, reason: str) -> None:
+    change.refuse_if_locked(item)
+    if item.state != state or item.reason != (reason if ItemState.needs_reason(state) else ""):
         change.set_state(item, state, reason)
-    return item
 
 
-def run_item_assign(*, item: RunItem, assignee, actor) -> RunItem:
-    if assignee is not None and not assignee.is_active:
-        raise RuleError(f"{assignee.get_username()} is deactivated and cannot be assigned.")
-    with run_change(item.run_id, actor=actor, item_ids=[item.pk]) as change:
-        item = change.item(item.pk)
-        change.refuse_if_locked(item)
-        if item.assignee_id == (assignee.pk if assignee else None):
-            return item
-        before = {"assignee": item.assignee.get_username() if item.assignee_id else None}
-        change.update_item(item, assignee=assignee)
-        change.record(Action.ITEM_ASSIGN, item=item, before=before, after={"assignee": assignee.get_username() if assignee else None})
-    return item
+def _assign(change, item: RunItem, assignee) -> None:
+    change.refuse_if_locked(item)
+    if item.assignee_id == (assignee.pk if assignee else None):
+        return
+    before = {"assignee": item.assignee.get_username() if item.assignee_id else None}
+    change.update_item(item, assignee=assignee)
+    change.record(Action.ITEM_ASSIGN, item=item, before=before, after={"assignee": assignee.get_username() if assignee else None})
 
 
-NOTE_MAX_LENGTH = 20_000
+def _note(change, item: RunItem | None, body: str, actor) -> Note:
+    # Notes stay open on a locked run: what happened after launch belongs in the record.
+    note = change.add_note(item=item, author=actor, body=body)
+    change.record(Action.NOTE_ADD, item=item, after={"note": note.pk, "body": body[:500]})
+    return note
 
 
-def note_add(*, run: Run, body: str, actor, item: RunItem | None = None) -> Note:
-    """Notes stay open on a locked run: what happened after launch belongs in the record."""
+def _note_body(body: str) -> str:
     body = (body or "").strip()
     if not body:
         raise RuleError("A note needs some text.")
     if len(body) > NOTE_MAX_LENGTH:
         raise RuleError(f"A note can hold at most {NOTE_MAX_LENGTH} characters.")
+    return body
+
+
+def _assignable(assignee):
+    if assignee is not None and not assignee.is_active:
+        raise RuleError(f"{assignee.get_username()} is deactivated and cannot be assigned.")
+    return assignee
+
+
+def run_item_set_state(*, item: RunItem, state: str, actor, reason: str = "") -> RunItem:
+    reason = _validate_state(state, reason)
+    with run_change(item.run_id, actor=actor, item_ids=[item.pk]) as change:
+        item = change.item(item.pk)
+        _set_state(change, item, state, reason)
+    item.run = change.run
+    return item
+
+
+def run_item_assign(*, item: RunItem, assignee, actor) -> RunItem:
+    _assignable(assignee)
+    with run_change(item.run_id, actor=actor, item_ids=[item.pk]) as change:
+        item = change.item(item.pk)
+        _assign(change, item, assignee)
+    item.run = change.run
+    return item
+
+
+UNCHANGED = object()
+
+
+def run_item_change(*, run_id: int, item_id: int, actor, state: str | None = None, note: str | None = None, assignee=UNCHANGED) -> RunItem:
+    """A pipeline's one call for an item (CONTRACT.md): a state, whose `note` is the reason
+    when blocking or skipping and a note otherwise; a note alone; an assignee. All of it in one
+    change, or none of it."""
+    note = (note or "").strip()
+    reason = _validate_state(state, note) if state is not None else ""
+    if note and not (state is not None and ItemState.needs_reason(state)):
+        note = _note_body(note)
+    else:
+        note = ""
+    if assignee is not UNCHANGED:
+        _assignable(assignee)
+    with run_change(run_id, actor=actor, item_ids=[item_id]) as change:
+        item = change.item(item_id)
+        if state is not None:
+            _set_state(change, item, state, reason)
+        if note:
+            _note(change, item, note, actor)
+        if assignee is not UNCHANGED:
+            _assign(change, item, assignee)
+    item.run = change.run
+    return item
+
+
+def note_add(*, run: Run, body: str, actor, item: RunItem | None = None) -> Note:
+    body = _note_body(body)
     if item is not None and item.run_id != run.pk:
         raise RuleError("That item belongs to another run.", status=404)
     with run_change(run.pk, actor=actor, item_ids=[item.pk] if item else ()) as change:
-        target = change.item(item.pk) if item is not None else None
-        note = change.add_note(item=target, author=actor, body=body)
-        change.record(Action.NOTE_ADD, item=target, after={"note": note.pk, "body": body[:500]})
+        note = _note(change, change.item(item.pk) if item is not None else None, body, actor)
     return note
 
 

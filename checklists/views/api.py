@@ -212,24 +212,14 @@ class ItemChangeIn(Schema):
 
 @api.post("/v1/runs/{run_id}/items/{item_id}")
 def item_change(request, run_id: int, item_id: int, payload: ItemChangeIn):
-    run = run_for(request, run_id, "work", "Changing items needs the member role.")
-    item = RunItem.objects.filter(pk=item_id).first()
-    if item is None or item.run_id != run.pk:
-        raise Http404
-    fields = payload.model_fields_set
-    with transaction.atomic():
-        if payload.state is not None:
-            reason = payload.note or ""
-            item = services.run_item_set_state(item=item, state=payload.state, actor=request.auth, reason=reason)
-            if payload.note and payload.state not in ("blocked", "skipped"):
-                services.note_add(run=run, body=payload.note, actor=request.auth, item=item)
-        elif payload.note:
-            services.note_add(run=run, body=payload.note, actor=request.auth, item=item)
-        if "assignee" in fields:
-            assignee = services.user_by_name(payload.assignee) if payload.assignee else None
-            item = services.run_item_assign(item=item, assignee=assignee, actor=request.auth)
+    require(request, "view")
+    require(request, "work", "Changing items needs the member role.")
+    assignee = services.UNCHANGED
+    if "assignee" in payload.model_fields_set:
+        assignee = services.user_by_name(payload.assignee) if payload.assignee else None
+    item = services.run_item_change(run_id=run_id, item_id=item_id, actor=request.auth, state=payload.state, note=payload.note, assignee=assignee)
     # The answer reads this one item, whatever the size of the run.
-    return item_json(selectors.run_items(run, ids=[item.pk])[0])
+    return item_json(selectors.run_items(item.run, ids=[item.pk])[0])
 
 
 class NoteIn(Schema):

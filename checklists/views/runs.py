@@ -49,7 +49,8 @@ def _item_response(request, run: Run, item: RunItem):
     counts the run keeps, never the whole board."""
     if not request.htmx:
         return redirect(run.get_absolute_url() + f"#item-{item.pk}")
-    run = _run(request, run.pk)
+    # The run as the kernel left it (counts, status), without reading it again.
+    run = item.run
     changes = selectors.run_changes(run, ids=[item.pk])
     context = {**changes, "run": run, "item": changes["changed"][0], "can": _abilities(request.user, run)}
     return render(request, "checklists/run_detail.html#item-response", context)
@@ -126,7 +127,7 @@ def item_state(request, pk, item_pk):
     if not permissions.can_work(request.user):
         return _refusal(request, run, "Ticking items needs the member role.", 403, item=item)
     try:
-        services.run_item_set_state(item=item, state=request.POST.get("state", ""), actor=request.user, reason=request.POST.get("reason", ""))
+        item = services.run_item_set_state(item=item, state=request.POST.get("state", ""), actor=request.user, reason=request.POST.get("reason", ""))
     except RuleError as exc:
         return _refusal(request, run, exc.message, exc.status, item=item)
     return _item_response(request, run, item)
@@ -144,7 +145,7 @@ def item_assign(request, pk, item_pk):
             assignee = request.user
         else:
             assignee = services.user_by_name(username) if username else None
-        services.run_item_assign(item=item, assignee=assignee, actor=request.user)
+        item = services.run_item_assign(item=item, assignee=assignee, actor=request.user)
     except RuleError as exc:
         return _refusal(request, run, exc.message, exc.status, item=item)
     return _item_response(request, run, item)
