@@ -3,12 +3,13 @@
 Pure functions over plain values: the kernel keeps per-item flags and per-run counts with them,
 the README's gate table is the data of their parametrized test, and nothing else decides.
 
-What holds the gate: a required item that is not `done` or `skipped`; a `done` required item
-whose latest verdict is `failed`, `error`, `queued` or `running`. A skipped item's check never
-holds it (skipping always carries a reason). Optional and after-go-live items are not required.
+What holds the gate: a required item that is not `done` or `skipped` with a reason; a `done`
+required item whose latest verdict is `failed`, `error`, `queued` or `running`. A skipped
+item's check never holds it. Optional and after-go-live items are not required.
 
 What stales approvals: a state change of a required item, or its latest *finished* verdict
-entering or leaving {failed, error}. Moving between failed and error does not.
+entering or leaving {failed, error} while it is not skipped. Moving between failed and error
+does not.
 """
 
 from __future__ import annotations
@@ -25,10 +26,15 @@ def is_failing(finished_verdict: str | None) -> bool:
     return finished_verdict in FAILING
 
 
-def item_gate_problem(*, required: bool, state: str, verdict: str | None) -> str | None:
-    """Why this item holds go-live back, or None. `verdict` is the latest result's status."""
-    if not required or state == ItemState.SKIPPED:
+def item_gate_problem(*, required: bool, state: str, verdict: str | None, reason: str) -> str | None:
+    """Why this item holds go-live back, or None. `verdict` is the latest result's status.
+
+    People cannot skip without a reason; a `[-]` in a checklist imported as a past run can.
+    """
+    if not required:
         return None
+    if state == ItemState.SKIPPED:
+        return None if reason else "skipped without a reason"
     if state != ItemState.DONE:
         return state
     if verdict in (VerificationStatus.QUEUED, VerificationStatus.RUNNING):
@@ -38,13 +44,18 @@ def item_gate_problem(*, required: bool, state: str, verdict: str | None) -> str
     return None
 
 
-def holds_gate(*, required: bool, state: str, verdict: str | None) -> bool:
-    return item_gate_problem(required=required, state=state, verdict=verdict) is not None
+def holds_gate(*, required: bool, state: str, verdict: str | None, reason: str) -> bool:
+    return item_gate_problem(required=required, state=state, verdict=verdict, reason=reason) is not None
 
 
 def stales_approvals(*, required: bool, state_before: str, state_after: str, failing_before: bool, failing_after: bool) -> bool:
-    """Whether a change to one item voids the approvals given before it."""
-    return required and (state_before != state_after or failing_before != failing_after)
+    """Whether a change to one item voids the approvals given before it. A skipped item's
+    check no longer counts, so its verdict moving stales nothing."""
+    if not required:
+        return False
+    if state_before != state_after:
+        return True
+    return failing_before != failing_after and state_after != ItemState.SKIPPED
 
 
 # --- Sign-off policy ------------------------------------------------------------------------

@@ -49,7 +49,7 @@ def run_items(run: Run, *, ids=None, revision_after: int | None = None) -> list[
 
 def item_problem(item: RunItem) -> str | None:
     """Why this item holds go-live back, or None (gate.py decides)."""
-    return gate.item_gate_problem(required=item.required, state=item.state, verdict=item.verdict)
+    return gate.item_gate_problem(required=item.required, state=item.state, verdict=item.verdict, reason=item.reason)
 
 
 def run_get(run_id: int) -> Run | None:
@@ -137,7 +137,7 @@ def _people():
 
 def run_gate_open_items(run: Run, *, limit: int | None = None) -> list[dict]:
     """Required items that hold go-live back, and why: read by the flag the kernel keeps."""
-    items = run.items.filter(holds_gate=True).order_by("position").only("id", "text", "state", "verdict", "required")
+    items = run.items.filter(holds_gate=True).order_by("position").only("id", "text", "state", "verdict", "required", "reason")
     if limit is not None:
         items = items[:limit]
     return [
@@ -146,7 +146,7 @@ def run_gate_open_items(run: Run, *, limit: int | None = None) -> list[dict]:
             "title": i.text,
             "state": i.state,
             "verification": i.verdict or None,
-            "problem": gate.item_gate_problem(required=i.required, state=i.state, verdict=i.verdict),
+            "problem": gate.item_gate_problem(required=i.required, state=i.state, verdict=i.verdict, reason=i.reason),
         }
         for i in items
     ]
@@ -170,7 +170,9 @@ def _side_panels(run: Run) -> dict:
         "progress": run.progress,
         "signoffs": run_signoffs(run),
         "standing": run_signoff_standing(run),
-        "events": list(run.events.select_related("item").order_by("-at", "-id")[:30]),
+        # Up to the revision the page will poll from: a change committing meanwhile comes
+        # with the next poll, not twice.
+        "events": list(run.events.filter(revision__lte=run.revision).select_related("item").order_by("-at", "-id")[:30]),
     }
 
 
@@ -219,12 +221,15 @@ def run_changes(run: Run, *, ids=None, revision_after: int | None = None, gate_s
     }
     if revision_after is None:
         return answer
-    events = list(run.events.filter(revision__gt=revision_after).select_related("item").order_by("-at", "-id")[:30])
-    # Past 30 events the page is far behind: send every panel.
+    events = list(
+        run.events.filter(revision__gt=revision_after, revision__lte=run.revision).select_related("item").order_by("-at", "-id")[:30]
+    )
+    # Past 30 events the page is far behind: send every panel, and the feed whole.
     behind = len(events) == 30
-    gate_flipped = gate_shown is not None and gate_shown != ("open" if run.gate_open else "met")
-    answer["new_events"] = events
-    answer["show_signoff"] = behind or gate_flipped or any(e.action.startswith(SIGNOFF_PANEL_ACTIONS) for e in events)
+    gate_moved = gate_shown is not None and gate_shown != str(run.gate_open)
+    answer["new_events"] = [] if behind else events
+    answer["events"] = events if behind else []
+    answer["show_signoff"] = behind or gate_moved or any(e.action.startswith(SIGNOFF_PANEL_ACTIONS) for e in events)
     answer["show_run_notes"] = behind or any(e.action == "note.add" and e.item_id is None for e in events)
     if answer["show_signoff"]:
         answer.update(signoffs=run_signoffs(run), standing=run_signoff_standing(run))

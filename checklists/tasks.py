@@ -20,8 +20,7 @@ def verification_run(result_ids: list[int] | int) -> None:
     except Exception as exc:
         # Checks never raise; this is our own failure, recorded so the page does not wait forever.
         log.exception("verifications %s failed inside deploycheck", claimed)
-        for result_id in claimed:
-            services.verification_record(result_id=result_id, status="error", message=f"deploycheck could not run this check ({exc.__class__.__name__}).")
+        services.verification_abandon(claimed, f"deploycheck could not run this check ({exc.__class__.__name__}).")
 
 
 @shared_task(ignore_result=True)

@@ -278,14 +278,57 @@ def test_the_poll_sends_what_happened_since_and_the_panels_only_when_they_moved(
     seen = Run.objects.get(pk=run.pk).revision
 
     services.run_item_set_state(item=first, state="in_progress", actor=member)
-    quiet = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=open", headers={"HX-Request": "true"}).content.decode()
+    quiet = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=30", headers={"HX-Request": "true"}).content.decode()
     services.note_add(run=run, body="DNS TTL lowered to 60 s", actor=member)
-    noted = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=open", headers={"HX-Request": "true"}).content.decode()
+    noted = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=30", headers={"HX-Request": "true"}).content.decode()
 
     assert f'data-item-id="{first.pk}"' in quiet and f'data-item-id="{second.pk}"' not in quiet
     assert 'hx-swap-oob="afterbegin:#activity-list"' in quiet and "mo</strong> changed" in quiet
     assert 'id="signoff"' not in quiet and 'id="notes"' not in quiet
     assert 'id="notes"' in noted and "DNS TTL lowered" in noted
-    # A page that still shows the gate as met learns it is open again.
-    flipped = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=met", headers={"HX-Request": "true"}).content.decode()
+    # A page that shows another count of open items gets the panel again.
+    flipped = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=29", headers={"HX-Request": "true"}).content.decode()
     assert 'id="signoff"' in flipped
+
+
+def test_a_skip_without_a_reason_in_an_imported_checklist_holds_the_gate(make_user, lead, api_as):
+    tess = make_user("tess", "Tech Lead")
+    text = "# Past Launch\n\n## Steps\n\n- [x] Deployed\n- [-] Smoke tested\n\n## Sign-Off\n\n- [ ] Tech Lead\n"
+    environment = services.environment_get_or_create("past", "prod")
+    run = services.run_import(md.parse(text), environment=environment, version_label="0.9", actor=lead)
+
+    answer = approve(api_as, tess, run)
+
+    assert answer.status_code == 409
+    assert answer.json_body["open"][0]["problem"] == "skipped without a reason"
+
+
+def test_someone_who_approved_then_rejected_can_approve_again(api_as, run, member, make_user):
+    make_user("sam", "Security Lead")  # the run needs both roles: one approval does not end it
+    finish_required(run, member)
+    tess = make_user("tess", "Tech Lead")
+    assert approve(api_as, tess, run).status_code == 201
+    assert api_as(tess).post(f"/api/v1/runs/{run.pk}/signoffs", {"role": "Tech Lead", "decision": "reject", "comment": "smoke test flaky"}).status_code == 201
+
+    answer = approve(api_as, tess, run)
+
+    assert answer.status_code == 201, answer.json_body
+
+
+def test_a_check_claimed_after_its_deadline_passed_is_the_workers_not_the_sweeps(run):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from checklists.models import VerificationResult
+
+    item = checked_item(run)
+    result = verdict(item, "queued")
+    # It waited in a backed-up queue past its deadline; a worker takes it just then.
+    VerificationResult.objects.filter(pk=result.pk).update(deadline_at=timezone.now() - timedelta(seconds=1))
+    services.verification_claim([result.pk])
+
+    assert services.verification_sweep() == 0
+    assert VerificationResult.objects.get(pk=result.pk).status == "running"
+    services.verification_record(result_id=result.pk, status="passed", message="200 OK")
+    assert RunItem.objects.get(pk=item.pk).verdict == "passed"

@@ -38,7 +38,7 @@ def backfill(apps, schema_editor):
             v, f = latest.get(item.pk), latest_finished.get(item.pk)
             item.verdict, item.verdict_queued_at = (v["status"], v["queued_at"]) if v else ("", None)
             item.failing, item.finished_queued_at = (f["status"] in ("failed", "error"), f["queued_at"]) if f else (False, None)
-            item.holds_gate = gate.holds_gate(required=item.required, state=item.state, verdict=item.verdict)
+            item.holds_gate = gate.holds_gate(required=item.required, state=item.state, verdict=item.verdict, reason=item.reason)
             counts["items_total"] += 1
             counts["gate_open"] += item.holds_gate
             if f"items_{item.state}" in counts:

@@ -31,6 +31,7 @@ from .templates import (
 from .verifications import (
     schedule_get,
     schedule_set,
+    verification_abandon,
     verification_apply,
     verification_claim,
     verification_enqueue,
@@ -68,6 +69,7 @@ __all__ = [
     "template_version_create",
     "user_by_name",
     "version_document",
+    "verification_abandon",
     "verification_apply",
     "verification_claim",
     "verification_enqueue",

@@ -140,11 +140,14 @@ class RunChange:
         """A result queued at `queued_at` now stands at `status`. An item follows its newest
         result only: a check queued earlier that finishes late never overrules a newer one."""
         self._remember(item)
-        changed = []
-        if item.verdict_queued_at is None or queued_at >= item.verdict_queued_at:
-            changed += self._set(item, verdict=status, verdict_queued_at=queued_at)
-        if status in VerificationStatus.finished() and (item.finished_queued_at is None or queued_at >= item.finished_queued_at):
-            changed += self._set(item, failing=gate.is_failing(status), finished_queued_at=queued_at)
+        finished = status in VerificationStatus.finished()
+        newer = item.verdict_queued_at is None or queued_at > item.verdict_queued_at
+        # The same result again: it may finish, but a late claim never un-finishes it.
+        same = queued_at == item.verdict_queued_at and (finished or item.verdict not in VerificationStatus.finished())
+        if newer or same:
+            self._set(item, verdict=status, verdict_queued_at=queued_at)
+        if finished and (item.finished_queued_at is None or queued_at >= item.finished_queued_at):
+            self._set(item, failing=gate.is_failing(status), finished_queued_at=queued_at)
         self._settle(item)
 
     def update_run(self, **fields) -> None:
@@ -202,7 +205,7 @@ class RunChange:
             self.items.setdefault(item.pk, item)
 
     def _settle(self, item: RunItem) -> None:
-        holds = gate.holds_gate(required=item.required, state=item.state, verdict=item.verdict)
+        holds = gate.holds_gate(required=item.required, state=item.state, verdict=item.verdict, reason=item.reason)
         if holds != item.holds_gate:
             item.holds_gate = holds
             self._dirty[item.pk].add("holds_gate")

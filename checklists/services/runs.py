@@ -20,7 +20,6 @@ from ..models import Environment, Note, Run, RunItem, RunSection, RunVariable, T
 from .kernel import run_change, run_open
 from .templates import template_import
 
-
 NOTE_MAX_LENGTH = 20_000
 
 
@@ -67,7 +66,7 @@ def _copy_version(change, version: TemplateVersion, *, states: dict[int, str] | 
         state = (states or {}).get(i.pk, ItemState.TODO)
         required = not (i.optional or section_optional or after_go_live)
         touched = state != ItemState.TODO
-        holds = gate.holds_gate(required=required, state=state, verdict="")
+        holds = gate.holds_gate(required=required, state=state, verdict="", reason="")
         path = paths.get(i.section_id, [])
         new_items[i.pk] = RunItem.objects.create(
             run=run,

@@ -54,7 +54,8 @@ def signoff_record(*, run: Run, actor, decision: str, role: str | None = None, c
                 raise RuleError("Only a lead can override the gate.", status=403)
         else:
             override_reason = ""
-        if decision == Decision.APPROVE and run.signoffs.filter(role=role, user=actor, decision=Decision.APPROVE, stale_at__isnull=True).exists():
+        mine = run.signoffs.filter(role=role, user=actor, stale_at__isnull=True).order_by("-at", "-id").values_list("decision", flat=True).first()
+        if decision == Decision.APPROVE and mine == Decision.APPROVE:
             raise RuleError(
                 f"You have already approved as {role or 'lead'}: another person's approval is needed." if run.role_counts.get(role, 1) > 1
                 else f"You have already approved as {role or 'lead'}.",

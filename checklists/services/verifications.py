@@ -36,11 +36,14 @@ APPLY_EVERY_SECONDS = 0.2
 
 def _check_timeout(item) -> float:
     from ..verifications import registry
+    from ..verifications.http import MAX_TIMEOUT
 
     try:
         return registry.timeout_for(item.check_kind, item.check_params)
-    except (ValueError, registry.ParamError):  # a `{{ timeout }}` placeholder: the default bounds the wait
-        return settings.DEPLOYCHECK_CHECK_TIMEOUT
+    except (ValueError, registry.ParamError):
+        # A `{{ timeout }}` placeholder, filled only when the check runs: the longest timeout a
+        # check may have keeps the sweep from writing off one that is still within its own.
+        return MAX_TIMEOUT
 
 
 def verification_request(*, run: Run, actor, item_ids: list[int] | None = None) -> list[VerificationResult]:
@@ -57,8 +60,13 @@ def verification_request(*, run: Run, actor, item_ids: list[int] | None = None) 
     if not ids:
         raise RuleError("None of the chosen items has a verification to run.")
     with run_change(run.pk, actor=actor, item_ids=ids) as change:
+        # Again under the lock: the run may have gone live or ended since it was read.
+        if change.run.is_ended:
+            raise RuleError(f"This run is {change.run.get_status_display().lower()}: nothing to verify.", status=409)
         now = change.now
-        items = sorted(change.items.values(), key=lambda i: i.position)
+        items = sorted((i for i in change.items.values() if i.after_go_live or not change.run.is_live), key=lambda i: i.position)
+        if not items:
+            raise RuleError("None of the chosen items has a verification to run.")
         results = VerificationResult.objects.bulk_create(
             [
                 VerificationResult(
@@ -193,9 +201,15 @@ def verification_execute(result_ids: list[int]) -> None:
         while waiting or running:
             started = []
             while waiting and slots.acquire(timeout=0 if running else 0.05):
-                pk, run_id, timeout, kind, params = waiting.pop(0)
+                pk, run_id, timeout, kind, params = waiting[0]
+                try:
+                    future = pool.submit(check, kind, params, run_id)
+                except BaseException:
+                    slots.release()  # never started: its slot goes back
+                    raise
+                waiting.pop(0)
                 started.append(pk)
-                running[pool.submit(check, kind, params, run_id)] = (pk, run_id)
+                running[future] = (pk, run_id)
             if started:
                 # Each check's own deadline starts now that it has its slot.
                 VerificationResult.objects.filter(pk__in=started, status=VerificationStatus.RUNNING).update(
@@ -220,13 +234,30 @@ def verification_execute(result_ids: list[int]) -> None:
         _apply_until_done(run_id, pks)
 
 
-def _result_write(result_id: int, status: str, message: str, evidence: dict | None, duration_ms: int | None) -> bool:
-    """Finish a result once: a redelivered task or the sweep finds nothing left to write."""
-    return bool(
-        VerificationResult.objects.filter(pk=result_id, status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING]).update(
-            status=status, message=message[:2000], evidence=evidence or {}, duration_ms=duration_ms, finished_at=timezone.now()
-        )
-    )
+def _result_write(
+    result_id: int, status: str, message: str, evidence: dict | None, duration_ms: int | None, *, past_deadline: bool = False
+) -> bool:
+    """Finish a result once: a redelivered task or the sweep finds nothing left to write.
+
+    The sweep writes only what is still past its deadline at that instant: a result claimed
+    (and given a new deadline) since the sweep looked is the worker's to finish.
+    """
+    unfinished = VerificationResult.objects.filter(pk=result_id, status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING])
+    if past_deadline:
+        unfinished = unfinished.filter(deadline_at__lt=timezone.now())
+    return bool(unfinished.update(status=status, message=message[:2000], evidence=evidence or {}, duration_ms=duration_ms, finished_at=timezone.now()))
+
+
+def verification_abandon(result_ids: list[int], message: str) -> None:
+    """A task failed inside deploycheck: what it had not finished is an error, and what it had
+    finished but not yet applied reaches the run now rather than at the next sweep."""
+    for pk in result_ids:
+        _result_write(pk, VerificationStatus.ERROR, message, None, None)
+    by_run: dict[int, list[int]] = {}
+    for pk, run_id in VerificationResult.objects.filter(pk__in=result_ids, applied_at__isnull=True).values_list("pk", "run_id"):
+        by_run.setdefault(run_id, []).append(pk)
+    for run_id, pks in by_run.items():
+        _apply_until_done(run_id, pks)
 
 
 def _apply_until_done(run_id: int, result_ids: list[int]) -> None:
@@ -242,12 +273,14 @@ def _apply_until_done(run_id: int, result_ids: list[int]) -> None:
             return
 
 
-def verification_record(*, result_id: int, status: str, message: str, evidence: dict | None = None, duration_ms: int | None = None) -> bool:
+def verification_record(
+    *, result_id: int, status: str, message: str, evidence: dict | None = None, duration_ms: int | None = None, past_deadline: bool = False
+) -> bool:
     """Write a finished result once, then see it applied to the run (events, tick, revision).
 
     Answers False when the result was already finished (a redelivered task, the sweep).
     """
-    if not _result_write(result_id, status, message, evidence, duration_ms):
+    if not _result_write(result_id, status, message, evidence, duration_ms, past_deadline=past_deadline):
         return False
     _apply_until_done(VerificationResult.objects.values_list("run_id", flat=True).get(pk=result_id), [result_id])
     return True
@@ -322,6 +355,7 @@ def verification_sweep() -> int:
             result_id=pk,
             status=VerificationStatus.ERROR,
             message=f"No result: the check was still {where} past its deadline (a worker stopped or the queue lost it).",
+            past_deadline=True,
         ):
             count += 1
     return count
