@@ -67,6 +67,7 @@ class SignoffStanding:
 
     roles: list[dict] = field(default_factory=list)  # [{role, have, need, rejected}]
     four_eyes_missing: bool = False
+    four_eyes_met: bool = False
     rejected: bool = False
 
     @property
@@ -105,6 +106,7 @@ def signoff_standing(
         rejected = newest.get(role) == Decision.REJECT
         standing.roles.append({"role": role, "have": len(people), "need": max(1, int(role_counts.get(role, 1))), "rejected": rejected})
         standing.rejected = standing.rejected or rejected
-    if four_eyes and approvers and not (approvers - {starter_id}):
-        standing.four_eyes_missing = True
+    if four_eyes and approvers:
+        standing.four_eyes_met = bool(approvers - {starter_id})
+        standing.four_eyes_missing = not standing.four_eyes_met
     return standing

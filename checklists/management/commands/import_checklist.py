@@ -55,7 +55,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"template {version.template.pk} ({version.template.slug}) v{version.number}: "
             f"{version.item_count} items, {version.section_count} sections, {version.check_count} checks"
-            + (f", sign-off roles: {', '.join(version.required_roles)}" if version.required_roles else "")
+            + (f", sign-off roles: {', '.join(_role(r, version.role_counts) for r in version.required_roles)}" if version.required_roles else "")
+            + (", four eyes" if version.four_eyes else "")
         )
 
     def _actor(self, username):
@@ -68,3 +69,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no user named {username!r}")
             return user
         return User.objects.filter(is_superuser=True, is_active=True).order_by("pk").first()
+
+
+def _role(role: str, counts: dict) -> str:
+    return f"{role} ({counts[role]})" if counts.get(role, 1) > 1 else role
