@@ -51,7 +51,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -61,10 +60,10 @@ from pathlib import Path
 
 import psycopg
 import requests
+from common import drop_database, free_port, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = "deploycheck_bench_ticks"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "24"))
@@ -78,22 +77,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 TARGET_RATIO, AIM_RATIO, TARGET_ROWS = 0.10, 0.33, 100
 
 
-def fresh_database() -> str:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return f"{PG}/{DB_NAME}"
 
 
-def drop_database() -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def checklist(name: str, count: int) -> str:
@@ -166,7 +153,7 @@ class Stats:
 
 def main() -> int:
     RESULTS.mkdir(exist_ok=True)
-    database_url = fresh_database()
+    database_url = fresh_database(DB_NAME)
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
            "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-key-not-for-production"), "DEBUG": "0",
            "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "0", "SESSION_COOKIE_SECURE": "0",
@@ -419,7 +406,7 @@ def main() -> int:
         if os.environ.get("BENCH_KEEP_DB") == "1":
             print(f"kept the database {DB_NAME} (BENCH_KEEP_DB=1)")
         else:
-            drop_database()
+            drop_database(DB_NAME)
 
     ratio = app_tps / floor_tps if floor_tps else 0.0
     report = {

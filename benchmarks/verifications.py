@@ -31,7 +31,8 @@ from urllib.request import urlopen
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+from common import fresh_database  # noqa: E402
+
 DB_NAME = "deploycheck_bench"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -82,17 +83,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def fresh_database() -> str:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {DB_NAME}")
-    return f"{PG}/{DB_NAME}"
 
 
 def main() -> int:
-    database_url = fresh_database()
+    database_url = fresh_database(DB_NAME)
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": REDIS_URL,
            "SECRET_KEY": os.environ.get("SECRET_KEY", "benchmark-only-key"), "DEBUG": "0",
            "ALLOWED_HOSTS": "127.0.0.1", "DEPLOYCHECK_MANIFEST_STATIC": "0"}
