@@ -273,6 +273,31 @@ def dns_server():
         server.stop()
 
 
+class OrderedDNSServer(DNSServer):
+    """A DNSServer that answers records in the order given (dnspython shuffles them by default),
+    for tests about which of a name's addresses a check tries first."""
+
+    def _answer(self, query: dns.message.Message) -> dns.message.Message:
+        response = super()._answer(query)
+        to_wire = response.to_wire
+        response.to_wire = lambda *args, **kw: to_wire(*args, want_shuffle=False, **kw)
+        return response
+
+
+@pytest.fixture
+def ordered_dns_server():
+    servers = []
+
+    def start(records: dict[tuple[str, str], list[str]]) -> OrderedDNSServer:
+        server = OrderedDNSServer(records).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
 # --- S3 -------------------------------------------------------------------------------------
 
 
@@ -302,3 +327,157 @@ def wait_for(predicate: Callable[[], bool], seconds: float = 2.0) -> bool:
             return True
         time.sleep(0.01)
     return predicate()
+
+
+# --- plain TCP, silent addresses, connection log (network and hygiene tests) ----------------
+
+
+class TCPResponder:
+    """A TCP server on `host` that answers every connection with `reply` after its first read.
+
+    Enough for the tcp check's probes: b"+PONG\\r\\n" is a Redis, b"N" a PostgreSQL without TLS.
+    """
+
+    def __init__(self, reply: bytes, host: str = LOOPBACK, port: int = 0):
+        self.reply = reply
+        self.accepted = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.05)
+        self.stopping = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def _serve(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket):
+        with conn:
+            try:
+                conn.settimeout(2)
+                conn.recv(1024)
+                conn.sendall(self.reply)
+            except OSError:
+                pass
+
+    def start(self) -> TCPResponder:
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def tcp_server():
+    servers = []
+
+    def start(reply: bytes, host: str = LOOPBACK, port: int = 0) -> TCPResponder:
+        server = TCPResponder(reply, host, port).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+class Blackhole:
+    """A loopback address:port that never completes a connection.
+
+    A listener with a backlog of 0 whose one queue slot is taken by a connection nobody
+    accepts: Linux then drops further SYNs, so a client's connect() waits until its timeout,
+    like an address behind a firewall that drops packets. Only for 127.0.0.0/8 addresses.
+    """
+
+    def __init__(self, host: str, port: int = 0):
+        assert host.startswith("127."), "test servers live on loopback only"
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((host, port))
+        self.sock.listen(0)
+        self.filler = socket.create_connection(self.sock.getsockname(), timeout=2)
+
+    @property
+    def port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def close(self):
+        self.filler.close()
+        self.sock.close()
+
+
+@pytest.fixture
+def blackhole():
+    holes = []
+
+    def make(host: str, port: int = 0) -> Blackhole:
+        hole = Blackhole(host, port)
+        holes.append(hole)
+        return hole
+
+    yield make
+    for hole in holes:
+        hole.close()
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A port with nothing listening on `host` (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def connects(monkeypatch) -> list[tuple]:
+    """Every socket connect() made while the test runs, as (host, port, socket type).
+
+    Sockets are made through a recording subclass of socket.socket. A connect to anything
+    outside 127.0.0.0/8 is recorded and refused without a packet: a test that gets that far
+    has already failed, and the network beyond loopback stays untouched.
+    """
+    import ipaddress
+
+    log: list[tuple] = []
+    real = socket.socket
+
+    class Recording(real):
+        def connect(self, address):
+            host, port = address[0], address[1]
+            log.append((host, port, self.type))
+            try:
+                ip = ipaddress.ip_address(str(host).split("%", 1)[0])
+            except ValueError:
+                ip = None
+            if ip is not None and ip.version == 6 and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            if ip is None or ip.version != 4 or not ip.is_loopback:
+                raise ConnectionRefusedError(f"test guard: {host} is outside 127.0.0.0/8")
+            return super().connect(address)
+
+    monkeypatch.setattr(socket, "socket", Recording)
+    return log
+
+
+def gzip_bomb(inflated: int = 50 * 1024 * 1024) -> bytes:
+    """`inflated` zero bytes, gzip-compressed (50 MB -> about 50 KB), built a chunk at a time."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip wrapper
+    chunk = bytes(1024 * 1024)
+    parts = [packer.compress(chunk) for _ in range(inflated // len(chunk))]
+    parts.append(packer.compress(bytes(inflated % len(chunk))))
+    parts.append(packer.flush())
+    return b"".join(parts)

@@ -118,10 +118,10 @@ def check_keys(kind: str, params: Mapping[str, str], keys: Mapping[str, str | No
 
 def clean_int(key: str, value: str, low: int, high: int) -> str:
     if has_placeholder(value):
-        if not all(part.isdigit() for part in literal_parts(value)):
+        if not all(part.isascii() and part.isdigit() for part in literal_parts(value)):
             raise ParamError(f"{key}: {value!r} is not a whole number")
         return value
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ParamError(f"{key}: {value!r} is not a whole number")
     number = int(value)
     if not low <= number <= high:

@@ -53,7 +53,7 @@ def normal_value(rdtype: str, value: str) -> str:
         return value.lower().rstrip(".")
     if rdtype == "MX":
         preference, _, host = value.partition(" ")
-        if not preference.isdigit() or not host.strip():
+        if not (preference.isascii() and preference.isdigit()) or not host.strip():
             raise ValueError("write an MX value as 'PREFERENCE HOST', e.g. '10 mail.example.com'")
         return f"{int(preference)} {host.strip().lower().rstrip('.')}"
     if rdtype == "TXT":

@@ -80,17 +80,33 @@ def run(params: dict[str, str], ctx: CheckContext) -> Outcome:
         "final_url": answer.url,
         "hops": answer.hops,
     }
-    text = answer.body.decode(_charset(answer.headers), errors="replace")
+    if answer.body or answer.truncated:
+        # The raw bytes read: the check asks for identity and never inflates a compressed answer.
+        evidence["body_bytes"] = len(answer.body)
+        evidence["body_truncated"] = answer.truncated
+    encoding = _encoding(answer.headers)
+    if encoding:
+        evidence["content_encoding"] = encoding
+        text = ""
+    else:
+        text = answer.body.decode(_charset(answer.headers), errors="replace")
     problems = []
     if not status_matches(params["status"], answer.status):
         problems.append(f"answered {answer.status}, expected {params['status']}")
     if "contains" in params and params["contains"] not in text:
-        where = " in its first 1 MiB" if answer.truncated else ""
-        problems.append(f"the answer does not contain {params['contains']!r}{where}")
+        if encoding:
+            problems.append(f"the answer is {encoding}-encoded although the check asked for identity; "
+                            f"it is not decoded, so {params['contains']!r} cannot be looked for")
+        else:
+            where = f" in its first {_size(len(answer.body))}" if answer.truncated else ""
+            problems.append(f"the answer does not contain {params['contains']!r}{where}")
     if "max_ms" in params and answer.elapsed_ms > int(params["max_ms"]):
         problems.append(f"took {answer.elapsed_ms} ms, more than max_ms {params['max_ms']}")
     if problems:
-        evidence["body_excerpt"] = excerpt(text)
+        if encoding:
+            evidence["body_excerpt"] = f"[{len(answer.body)} bytes of {encoding}-encoded body, not decoded]"
+        else:
+            evidence["body_excerpt"] = excerpt(text)
         return failed(f"{answer.url}: " + "; ".join(problems), **evidence)
     via = f" after {len(answer.hops)} redirect{'s' if len(answer.hops) != 1 else ''}" if answer.hops else ""
     return passed(f"{answer.url} answered {answer.status} in {answer.elapsed_ms} ms{via}", **evidence)
@@ -105,3 +121,13 @@ def _charset(headers) -> str:
         except LookupError:
             pass
     return "utf-8"
+
+
+def _encoding(headers) -> str:
+    """The Content-Encoding the server applied anyway, "" for none (or identity)."""
+    value = ",".join(part.strip().lower() for part in headers.get("Content-Encoding", "").split(",") if part.strip())
+    return "" if value in ("", "identity") else value
+
+
+def _size(n: int) -> str:
+    return f"{n // (1024 * 1024)} MiB" if n % (1024 * 1024) == 0 else f"{n} bytes"

@@ -2,13 +2,17 @@
 
 Three rules hold for every byte a check sends:
 
-1. Every address is checked against DEPLOYCHECK_CHECK_DENY_NETS (plus the cloud metadata
-   networks, which cannot be lifted) at the moment we connect, and we connect to the address we
+1. Every address is checked against DEPLOYCHECK_CHECK_DENY_NETS (CIDRs, or the word `private`)
+   at the moment we connect, every redirect hop included, and we connect to the address we
    checked. Resolving once to check and letting a library resolve again to connect would let a
    DNS answer that changes between the two (rebinding) reach a denied address.
+   DEPLOYCHECK_CHECK_ALLOW_NETS (CIDRs or host names) lets a denied address through again; the
+   cloud metadata networks stay denied whatever either setting says. Both settings are read at
+   call time, so a test's `settings` fixture (or an operator's reload) takes effect at once.
 2. A check has one total deadline. Library timeouts bound each socket operation, not the
-   whole call, so every operation gets what is left of the deadline, and a watchdog shuts the
-   check's sockets when the deadline passes, whatever library code is blocked on them.
+   whole call, so every operation gets what is left of the deadline (a name with several
+   addresses splits it between them, so one silent address cannot eat it all), and a watchdog
+   shuts the check's sockets when the deadline passes, whatever library code is blocked on them.
 3. Name resolution never uses the unbounded `getaddrinfo` on the calling thread: dnspython with
    the remaining time as its lifetime, the hosts file read directly, and `getaddrinfo` only as a
    last resort on a helper thread we stop waiting for.
@@ -43,13 +47,35 @@ from requests.structures import CaseInsensitiveDict
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
-# Cloud metadata endpoints: denied even if a test or an operator replaces the settings list.
+# Cloud metadata endpoints: denied even if a test or an operator replaces the settings list,
+# and never lifted by DEPLOYCHECK_CHECK_ALLOW_NETS.
 ALWAYS_DENIED = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fd00:ec2::/32"))
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+# What the word `private` in DEPLOYCHECK_CHECK_DENY_NETS stands for. IPv4-mapped (::ffff:a.b.c.d),
+# 6to4 and NAT64 spellings are caught too: every address is compared in all its forms.
+PRIVATE = "private"
+PRIVATE_NETS = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in (
+        "127.0.0.0/8",  # loopback
+        "::1/128",
+        "0.0.0.0/8",  # "this network": 0.0.0.0 reaches the local host on Linux
+        "10.0.0.0/8",  # RFC 1918
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",  # link-local
+        "fe80::/10",
+        "100.64.0.0/10",  # CGNAT (RFC 6598)
+        "fc00::/7",  # unique-local IPv6
+    )
+)
+ALLOW_SETTING = "DEPLOYCHECK_CHECK_ALLOW_NETS"
 
 USER_AGENT = "deploycheck-verification/1.0"
 MAX_HOPS = 10
 BODY_LIMIT = 1024 * 1024
+IDENTITY = "identity"
 
 
 class NetError(Exception):
@@ -121,6 +147,10 @@ class Deadline:
 
     def exceeded(self, what: str = "no complete answer") -> DeadlineExceeded:
         return DeadlineExceeded(f"{what} within {_seconds(self.seconds)} s")
+
+    def share(self, ways: int) -> float:
+        """An even part of what is left, for one of `ways` attempts that share the deadline."""
+        return self.remaining() / max(1, ways)
 
     def timeout(self, cap: float | None = None) -> float:
         """The time the next operation may take; raises once the budget is spent."""
@@ -194,13 +224,92 @@ def _is_ip(value: str) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class _Rule:
+    """One entry of the deny list: its networks and the name a refusal shows for it."""
+
+    label: str
+    nets: tuple
+    liftable: bool
+
+
+def _parse_net(value, setting: str):
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        return value
+    try:
+        return ipaddress.ip_network(str(value).strip(), strict=False)
+    except ValueError as exc:
+        raise ConfigError(f"{setting}: {value!r} is not a network ({exc})") from None
+
+
+@functools.lru_cache(maxsize=32)
+def _deny_rules(entries: tuple) -> tuple[_Rule, ...]:
+    rules = [_Rule(str(net), (net,), False) for net in ALWAYS_DENIED]
+    for entry in entries:
+        if isinstance(entry, str) and entry.strip().lower() == PRIVATE:
+            rules.append(_Rule(PRIVATE, PRIVATE_NETS, True))
+            continue
+        net = _parse_net(entry, "DEPLOYCHECK_CHECK_DENY_NETS")
+        if net not in ALWAYS_DENIED:
+            rules.append(_Rule(str(net), (net,), True))
+    return tuple(rules)
+
+
+@functools.lru_cache(maxsize=32)
+def _allow_rules(entries: tuple) -> tuple[tuple, frozenset]:
+    """(networks, host names) from DEPLOYCHECK_CHECK_ALLOW_NETS."""
+    from .base import is_host
+
+    nets, names = [], set()
+    for entry in entries:
+        if isinstance(entry, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+            nets.append(entry)
+            continue
+        value = str(entry).strip()
+        if not value:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(value.strip("[]"), strict=False))
+            continue
+        except ValueError:
+            pass
+        if "/" in value or ":" in value or not is_host(value) or _looks_numeric(value):
+            raise ConfigError(f"{ALLOW_SETTING}: {value!r} is neither a network nor a host name")
+        names.add(value.lower().rstrip("."))
+    return tuple(nets), frozenset(names)
+
+
+def _looks_numeric(value: str) -> bool:
+    # "10.0.0" or "10.0.0.1.5" is a mistyped address, not a host name.
+    return all(part.isdigit() for part in value.rstrip(".").split("."))
+
+
+def _setting(name: str) -> tuple:
+    value = getattr(settings, name, None) or ()
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    return tuple(value)
+
+
 def deny_nets() -> list:
-    nets = list(getattr(settings, "DEPLOYCHECK_CHECK_DENY_NETS", []) or [])
-    return nets + [net for net in ALWAYS_DENIED if net not in nets]
+    """Every network a check may not reach (before the allow list), the built-in ones first."""
+    return [net for rule in _deny_rules(_setting("DEPLOYCHECK_CHECK_DENY_NETS")) for net in rule.nets]
+
+
+def _allowed(form: IPAddress, host: str | None, nets: tuple, names: frozenset) -> bool:
+    if host and host.strip("[]").lower().rstrip(".") in names:
+        return True
+    return any(form.version == net.version and form in net for net in nets)
 
 
 def check_address(address: IPAddress, host: str | None = None) -> IPAddress:
-    """Return the normalised address, or raise Denied naming the network that refuses it."""
+    """Return the normalised address, or raise Denied naming the network that refuses it.
+
+    `host` is the name the check was given (or the redirect hop's host): the allow list may
+    name it. The deny list is applied first; an address it refuses is let through when the
+    allow list holds the host name or a network containing the address, except for the
+    built-in metadata networks, which nothing lifts.
+    """
     address = normalise(address)
     if not host or host == str(address):
         via = str(address)
@@ -209,12 +318,20 @@ def check_address(address: IPAddress, host: str | None = None) -> IPAddress:
     else:
         via = f"{host} resolves to {address}, which"
     if address.is_unspecified:
-        raise Denied(f"{via} is not an address a check may contact")
-    nets = deny_nets()
+        raise Denied(f"{via} is not an address a check may contact", denied_address=str(address))
+    rules = _deny_rules(_setting("DEPLOYCHECK_CHECK_DENY_NETS"))
+    allow_nets, allow_names = _allow_rules(_setting(ALLOW_SETTING))
     for form in _forms(address):
-        for net in nets:
-            if form.version == net.version and form in net:
-                raise Denied(f"{via} is in a denied network ({net})")
+        for rule in rules:
+            net = next((net for net in rule.nets if form.version == net.version and form in net), None)
+            if net is None:
+                continue
+            if rule.liftable and _allowed(form, host, allow_nets, allow_names):
+                continue
+            message = f"{via} is in a denied network ({rule.label})"
+            if rule.label == PRIVATE:
+                message += f"; allow it with {ALLOW_SETTING}"
+            raise Denied(message, denied_address=str(address), denied_network=str(net), denied_by=rule.label)
     return address
 
 
@@ -339,33 +456,52 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
-def connect(host: str, port: int, deadline: Deadline) -> socket.socket:
-    """A TCP connection to an address of `host` that passed the deny check."""
-    problems = []
-    for address in resolve_checked(host, deadline):
-        family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(deadline.timeout())
-            sock.connect((str(address), int(port)))
-        except OSError as exc:
-            sock.close()
-            if deadline.expired:
-                raise deadline.exceeded(f"no connection to {host}:{port}") from None
-            problems.append((address, _reason(exc)))
-            continue
-        except BaseException:
-            sock.close()
-            raise
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        deadline.watch(sock)
-        return sock
+def connect_address(address: IPAddress, port: int, deadline: Deadline, timeout: float | None = None) -> socket.socket:
+    """A TCP connection to one address that already passed `check_address`.
+
+    `timeout` caps this attempt (a part of the deadline); OSError is left to the caller, which
+    decides whether another address gets its turn.
+    """
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(deadline.timeout(timeout))
+        sock.connect((str(address), int(port)))
+    except BaseException:
+        sock.close()
+        raise
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    deadline.watch(sock)
+    return sock
+
+
+def unreachable(host: str, port: int, problems: list[tuple[IPAddress, str]]) -> Unreachable:
     where = f"{host}:{port}"
     if len(problems) == 1:
         address, reason = problems[0]
         shown = where if host == str(address) else f"{where} ({address})"
-        raise Unreachable(f"cannot connect to {shown}: {reason}")
-    raise Unreachable(f"cannot connect to {where}: " + "; ".join(f"{a}: {r}" for a, r in problems))
+        return Unreachable(f"cannot connect to {shown}: {reason}")
+    return Unreachable(f"cannot connect to {where}: " + "; ".join(f"{a}: {r}" for a, r in problems),
+                       tried=[str(a) for a, _ in problems])
+
+
+def connect(host: str, port: int, deadline: Deadline) -> socket.socket:
+    """A TCP connection to an address of `host` that passed the deny check.
+
+    Every address gets its turn: each attempt may take an even part of what is left of the
+    deadline, so an address that never answers leaves time for the next one.
+    """
+    problems = []
+    addresses = resolve_checked(host, deadline)
+    for index, address in enumerate(addresses):
+        last = index == len(addresses) - 1
+        try:
+            return connect_address(address, port, deadline, None if last else deadline.share(len(addresses) - index))
+        except OSError as exc:
+            if deadline.expired or (last and isinstance(exc, TimeoutError)):
+                raise deadline.exceeded(f"no connection to {host}:{port}") from None
+            problems.append((address, _reason(exc)))
+    raise unreachable(host, port, problems)
 
 
 # --- TLS trust ------------------------------------------------------------------------------
@@ -491,6 +627,9 @@ def session(deadline: Deadline) -> requests.Session:
     s.proxies = {}
     s.verify = ca_bundle_path()
     s.headers["User-Agent"] = USER_AGENT
+    # Ask for the bytes as they are: a check reads at most body_limit raw bytes and never
+    # inflates what it reads, so a small gzip answer cannot expand into gigabytes in memory.
+    s.headers["Accept-Encoding"] = IDENTITY
     adapter = GuardedAdapter(deadline)
     s.mount("http://", adapter)
     s.mount("https://", adapter)
@@ -544,6 +683,9 @@ def _read_body(raw, deadline: Deadline, limit: int) -> tuple[bytes, bool]:
     """Read up to `limit` bytes, re-arming the socket timeout with the time left each chunk.
 
     A server trickling a byte a second never trips a per-read timeout; this loop does.
+    The bytes are the ones on the wire: `decode_content=False` keeps urllib3 from inflating a
+    Content-Encoding the server sent although we asked for identity (a 50 KB gzip answer can
+    hold gigabytes of zeros). The limit counts raw bytes.
     """
     chunks, size = [], 0
     while size < limit:
@@ -552,7 +694,7 @@ def _read_body(raw, deadline: Deadline, limit: int) -> tuple[bytes, bool]:
         sock = getattr(conn, "sock", None)
         if sock is not None:
             sock.settimeout(left)
-        chunk = raw.read1(min(65536, limit - size), decode_content=True)
+        chunk = raw.read1(min(65536, limit - size), decode_content=False)
         if not chunk:
             return b"".join(chunks), False
         chunks.append(chunk)
@@ -574,6 +716,9 @@ def fetch(
 ) -> Response:
     """One HTTP exchange, redirects followed hop by hop so each new host meets the deny check."""
     hops: list[dict] = []
+    # A caller's headers may not undo identity (see session()): the cap holds for every fetch.
+    headers = CaseInsensitiveDict(headers or {})
+    headers["Accept-Encoding"] = IDENTITY
     with session(deadline) as s:
         current, current_method, current_data = url, method, data
         while True:

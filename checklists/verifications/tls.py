@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 import ssl
+import time
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -37,48 +39,80 @@ def validate(params: dict[str, str]) -> dict[str, str]:
     return clean
 
 
-def _handshake(address: str, host: str, port: int, deadline: net.Deadline, verify: bool) -> bytes:
-    sock = net.connect(address, port, deadline)
+def _handshake(sock: socket.socket, host: str, deadline: net.Deadline, verify: bool,
+               cap: float | None = None) -> bytes:
     try:
-        sock.settimeout(deadline.timeout())
+        sock.settimeout(deadline.timeout(cap))
         with net.tls_context(verify).wrap_socket(sock, server_hostname=host) as tls:
             return tls.getpeercert(binary_form=True)
     finally:
         sock.close()
 
 
+def _left(ends: float | None) -> float | None:
+    """Seconds until `ends`, an address's part of the deadline (None: all that is left)."""
+    return None if ends is None else max(0.001, ends - time.monotonic())
+
+
 def run(params: dict[str, str], ctx: CheckContext) -> Outcome:
     host, port, min_days = params["host"], int(params["port"]), int(params["min_days"])
     where = f"{host}:{port}"
-    # Resolve once: the second, unverified handshake must reach the very address we checked.
-    address = str(net.resolve_checked(host, ctx.deadline)[0])
-    error = None
-    try:
-        der = _handshake(address, host, port, ctx.deadline, verify=True)
-    except ssl.SSLCertVerificationError as exc:
-        error = exc.verify_message or str(exc)
-        # Python keeps no certificate from a failed handshake: fetch it again, unverified,
-        # only to explain what is wrong with it.
+    deadline = ctx.deadline
+    # Resolve and check once, then connect only to the addresses checked. Each address gets an
+    # even part of what is left of the deadline for its connect and handshake, so one that
+    # never answers leaves time for the next; the last one gets all that is left.
+    addresses = net.resolve_checked(host, deadline)
+    problems: list = []
+    error = der = address = None
+    for index, address in enumerate(addresses):
+        last = index == len(addresses) - 1
+        part_ends = None if last else time.monotonic() + deadline.share(len(addresses) - index)
         try:
-            der = _handshake(address, host, port, ctx.deadline, verify=False)
-        except (ssl.SSLError, OSError) as again:
-            return failed(f"{where}: certificate verify failed ({error}); it could not be read ({again})",
-                          verified=False, error=error)
-    except ssl.SSLError as exc:
-        if ctx.deadline.expired:
-            raise ctx.deadline.exceeded(f"no TLS handshake with {where}") from None
-        return failed(f"{where}: TLS handshake failed ({exc.reason or exc})", verified=False, error=str(exc))
-    except (TimeoutError, OSError) as exc:
-        if ctx.deadline.expired or isinstance(exc, TimeoutError):
-            raise ctx.deadline.exceeded(f"no TLS handshake with {where}") from None
-        return failed(f"{where}: TLS handshake failed ({exc})", verified=False, error=str(exc))
+            sock = net.connect_address(address, port, deadline, _left(part_ends))
+        except OSError as exc:
+            if deadline.expired or (last and isinstance(exc, TimeoutError)):
+                raise deadline.exceeded(f"no connection to {where}") from None
+            problems.append((address, net._reason(exc)))
+            continue
+        try:
+            der = _handshake(sock, host, deadline, verify=True, cap=_left(part_ends))
+        except ssl.SSLCertVerificationError as exc:
+            error = exc.verify_message or str(exc)
+            # Python keeps no certificate from a failed handshake: fetch it again, unverified,
+            # from the same address, only to explain what is wrong with it.
+            try:
+                der = _handshake(net.connect_address(address, port, deadline), host, deadline, verify=False)
+            except (ssl.SSLError, OSError) as again:
+                if deadline.expired:
+                    raise deadline.exceeded(f"no TLS handshake with {where}") from None
+                return failed(f"{where}: certificate verify failed ({error}); it could not be read ({again})",
+                              verified=False, error=error, address=str(address))
+        except ssl.SSLError as exc:
+            if deadline.expired:
+                raise deadline.exceeded(f"no TLS handshake with {where}") from None
+            return failed(f"{where}: TLS handshake failed ({exc.reason or exc})", verified=False, error=str(exc),
+                          address=str(address))
+        except OSError as exc:
+            if deadline.expired or (last and isinstance(exc, TimeoutError)):
+                raise deadline.exceeded(f"no TLS handshake with {where}") from None
+            if isinstance(exc, TimeoutError):
+                problems.append((address, "no TLS handshake (timed out)"))
+                continue
+            return failed(f"{where}: TLS handshake failed ({exc})", verified=False, error=str(exc),
+                          address=str(address))
+        break
+    if der is None:
+        raise net.unreachable(host, port, problems)
+    tried = [{"address": str(a), "problem": p} for a, p in problems]
 
     facts = describe(x509.load_der_x509_certificate(der))
     now = dt.datetime.now(dt.timezone.utc)
     seconds_left = (facts.pop("_not_after") - now).total_seconds()
     not_before = facts.pop("_not_before")
     days_left = int(seconds_left / DAY)
-    evidence = {**facts, "days_left": days_left, "verified": error is None, "error": error}
+    evidence = {**facts, "days_left": days_left, "verified": error is None, "error": error, "address": str(address)}
+    if tried:
+        evidence["tried"] = tried
 
     if error is None:
         if days_left < min_days:
