@@ -174,5 +174,107 @@ def test_without_credential_variables_no_metadata_credentials_are_fetched(s3_end
     monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", http_server.url("/creds"))
     outcome = run("backup", {"url": "s3://nightly/web/"}, {})
     assert outcome.status == "error"
-    assert "no AWS credentials" in outcome.message
+    assert outcome.message.startswith("no S3 credentials: give access_key/secret_key")
     assert http_server.seen == []
+
+
+# --- the walk: glob's matches, within the roots and the deadline ----------------------------
+
+
+def _tree(root, width: int, depth: int) -> int:
+    """width**depth leaf directories (and the ones above them) with no backup in any."""
+    made = 0
+    level = [root]
+    for _ in range(depth):
+        nxt = []
+        for parent in level:
+            for i in range(width):
+                child = parent / f"d{i}"
+                child.mkdir()
+                (child / "notes.txt").write_text("x")
+                nxt.append(child)
+                made += 1
+        level = nxt
+    return made
+
+
+def test_a_double_star_glob_with_no_match_ends_at_the_timeout_not_after_the_whole_tree(backups, settings, monkeypatch):
+    directories = _tree(backups.root, width=8, depth=3)  # 584 directories
+    pattern = f"{backups.root}/**/db-*.sql.gz"
+    settings.DEPLOYCHECK_CHECK_TIMEOUT = 0.3
+    # A slow disk: every directory takes 5 ms to list, so the whole tree would take ~3 s.
+    real_scandir = os.scandir
+
+    def slow_scandir(path="."):
+        if str(path).startswith(str(backups.root)):
+            time.sleep(0.005)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", slow_scandir)
+    started = time.monotonic()
+    outcome = run("backup", {"path": pattern}, {})
+    took = time.monotonic() - started
+
+    assert outcome.status == "failed", outcome.message
+    assert outcome.message.startswith(f"searching {pattern} did not finish within 0.3 s (")
+    assert "narrow the glob or raise DEPLOYCHECK_CHECK_TIMEOUT" in outcome.message
+    assert 0 < outcome.evidence["directories"] < directories / 2
+    assert took < 1.5
+
+
+def test_a_double_star_glob_over_a_tree_without_a_match_finishes_within_a_normal_timeout(backups):
+    _tree(backups.root, width=6, depth=3)
+    outcome = run("backup", {"path": f"{backups.root}/**/db-*.sql.gz"}, {})
+    assert outcome.status == "failed"
+    assert outcome.message == f"nothing matches {backups.root}/**/db-*.sql.gz"
+
+
+def test_a_double_star_glob_finds_the_newest_backup_deep_down(backups):
+    backups("web/2024/01/db-1.sql.gz", 10, hours_old=30)
+    backups("web/2024/02/db-2.sql.gz", 10, hours_old=3)
+    backups("db-0.sql.gz", 10, hours_old=40)
+    outcome = run("backup", {"path": f"{backups.root}/**/db-*.sql.gz"}, {})
+    assert outcome.status == "passed", outcome.message
+    assert outcome.evidence["newest"] == f"{backups.root}/web/2024/02/db-2.sql.gz"
+
+
+@pytest.mark.parametrize("pattern", [
+    "**/*.gz", "**", "*/db-*.gz", "daily/**/db-?.gz", ".hidden/*.gz", "**/.*.gz", "[dw]*/**/*.gz",
+    "daily/*/*", "daily//db-1.gz", "weekly/db-[0-9].gz", "*", "daily/**/**/x/*.gz",
+])
+def test_the_walk_matches_the_same_files_as_glob(backups, pattern):
+    import glob
+
+    from checklists.verifications import backup, net
+
+    for name in ("daily/db-1.gz", "daily/a/db-2.gz", "daily/a/b/x/db-3.gz", "daily/.old/db-4.gz",
+                 "daily/.db-5.gz", "weekly/db-6.gz", "weekly/db-x.gz", ".hidden/db-7.gz", "top.gz"):
+        backups(name, 1, hours_old=1)
+    full = f"{backups.root}/{pattern}"
+    expected = {os.path.normpath(p) for p in glob.glob(full, recursive=True) if os.path.isfile(p)}
+    walk = backup._Walk([str(backups.root)], net.Deadline(10))
+    found = {os.path.normpath(p) for p in walk.matches(full) if os.path.isfile(p)}
+    assert found == expected
+
+
+def test_the_walk_does_not_follow_a_directory_symlink_out_of_the_roots(backups, tmp_path):
+    from checklists.verifications import backup, net
+
+    outside = tmp_path / "outside"
+    (outside / "deeper").mkdir(parents=True)
+    (outside / "deeper" / "db-1.sql.gz").write_bytes(b"x" * 10)
+    os.symlink(outside, backups.root / "elsewhere")
+    walk = backup._Walk([str(backups.root)], net.Deadline(10))
+    assert list(walk.matches(f"{backups.root}/**/*.gz")) == []
+    assert walk.directories == 1  # the root only: nothing outside was listed
+    outcome = run("backup", {"path": f"{backups.root}/**/*.gz"}, {})
+    assert outcome.status == "failed" and "nothing matches" in outcome.message
+
+
+def test_a_symlink_loop_under_double_star_is_walked_once(backups):
+    backups("a/db-1.sql.gz", 10, hours_old=1)
+    os.symlink(backups.root / "a", backups.root / "a" / "loop")
+    os.symlink(backups.root, backups.root / "a" / "up")
+    outcome = run("backup", {"path": f"{backups.root}/**/db-*.sql.gz"}, {})
+    assert outcome.status == "passed", outcome.message
+    assert outcome.duration_ms < 2000
