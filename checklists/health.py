@@ -1,4 +1,8 @@
-"""Liveness and readiness: what a load balancer and an orchestrator ask."""
+"""Liveness and readiness: what a load balancer and an orchestrator ask.
+
+The checks return the reason they failed (driver errors can name hosts, ports and users):
+the view shows it only to staff and logs it for the operator; anyone else reads ok / not ok.
+"""
 
 from __future__ import annotations
 
@@ -31,3 +35,8 @@ def broker_ready() -> str | None:
     except Exception as exc:
         return f"broker: {exc.__class__.__name__}: {exc}"
     return None
+
+
+def problems() -> list[str]:
+    """Why the service is not ready (empty when it is), with the details only staff may read."""
+    return [p for p in (database_ready(), broker_ready()) if p]

@@ -1,13 +1,18 @@
+from urllib.parse import urlsplit
+
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.shortcuts import resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 class HtmxLoginRedirectMiddleware:
     """An htmx request after the session expired reloads the page into the login form.
 
     Left alone, the XHR would follow the redirect and swap the login page into an item,
-    and the live poll would go quiet without a word.
+    and the live poll would go quiet without a word. The login's `next` is the page the user
+    was on (htmx's `HX-Current-URL`), not the poll or action URL that noticed: after logging
+    in they are back on the run. A current URL on another origin is ignored (no open redirect).
     """
 
     def __init__(self, get_response):
@@ -16,12 +21,37 @@ class HtmxLoginRedirectMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if request.headers.get("HX-Request") and response.status_code == 302:
+            login_url = resolve_url(settings.LOGIN_URL)
             location = response.get("Location", "")
-            if location.startswith(resolve_url(settings.LOGIN_URL)):
+            if location.startswith(login_url):
                 redirected = HttpResponse(status=204)
-                redirected["HX-Redirect"] = location
+                redirected["HX-Redirect"] = self.login_location(request, login_url)
                 return redirected
         return response
+
+    @staticmethod
+    def login_location(request, login_url: str) -> str:
+        page = HtmxLoginRedirectMiddleware.current_page(request)
+        if not page:
+            return login_url
+        query = QueryDict(mutable=True)
+        query["next"] = page
+        return f"{login_url}?{query.urlencode(safe='/')}"
+
+    @staticmethod
+    def current_page(request) -> str | None:
+        """The path (and query) of the page the user was on, if it is on this site."""
+        current = request.headers.get("HX-Current-URL", "")
+        if not current or not url_has_allowed_host_and_scheme(
+            current, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            return None
+        parts = urlsplit(current)
+        if not parts.path.startswith("/") or parts.path.startswith("//"):
+            return None
+        if parts.path.startswith(resolve_url(settings.LOGIN_URL)):
+            return None
+        return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 class RuleErrorMiddleware:

@@ -24,13 +24,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_readyz_is_503_and_says_why_when_the_broker_is_unreachable(client, db, broker_at):
+def test_readyz_is_503_and_tells_an_admin_why_when_the_broker_is_unreachable(client, make_user, broker_at):
     broker_at(f"redis://127.0.0.1:{free_port()}/0")
+    client.force_login(make_user("ada", "admin"))
 
     answer = client.get("/readyz")
 
     assert answer.status_code == 503
     assert "broker" in answer.json()["error"]
+
+
+def test_readyz_is_503_without_the_reason_for_an_anonymous_probe(client, db, broker_at):
+    broker_at(f"redis://127.0.0.1:{free_port()}/0")
+
+    answer = client.get("/readyz")
+
+    assert answer.status_code == 503
+    assert answer.json() == {"status": "unavailable", "error": "not ready"}
 
 
 @pytest.mark.django_db

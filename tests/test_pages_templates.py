@@ -168,3 +168,42 @@ def test_history_is_for_managers_and_leads(client, member):
     client.force_login(member)
 
     assert client.get("/history/").status_code == 403
+
+
+def test_an_uploaded_file_s_heading_names_the_template_not_its_file_name(lead_browser):
+    upload = SimpleUploadedFile("final-v2 (copy).md", SMALL_CHECKLIST.encode(), content_type="text/markdown")
+
+    answer = lead_browser.post("/templates/import", {"file": upload, "save": "1"})
+
+    assert answer.status_code == 302
+    assert ChecklistTemplate.objects.get().name == "Small Launch"
+
+
+def test_after_previewing_an_upload_the_import_keeps_the_heading(lead_browser):
+    upload = SimpleUploadedFile("final-v2 (copy).md", SMALL_CHECKLIST.encode(), content_type="text/markdown")
+    preview = lead_browser.post("/templates/import", {"file": upload, "preview": "1"})
+    # What the browser sends on "Import": the form as the preview filled it in, no file.
+    form = {"name": preview.context["name"], "markdown": preview.context["markdown"], "save": "1"}
+
+    lead_browser.post("/templates/import", form)
+
+    assert preview.context["name"] == ""
+    assert ChecklistTemplate.objects.get().name == "Small Launch"
+
+
+def test_an_uploaded_file_without_a_heading_takes_its_file_name(lead_browser):
+    upload = SimpleUploadedFile("db-upgrade.md", b"## Before\n\n- [ ] Snapshot the database\n", content_type="text/markdown")
+    preview = lead_browser.post("/templates/import", {"file": upload, "preview": "1"})
+
+    lead_browser.post("/templates/import", {"name": preview.context["name"], "markdown": preview.context["markdown"], "save": "1"})
+
+    assert preview.context["name"] == "db-upgrade"
+    assert ChecklistTemplate.objects.get().name == "db-upgrade"
+
+
+def test_a_name_typed_in_the_form_still_wins(lead_browser):
+    upload = SimpleUploadedFile("final.md", SMALL_CHECKLIST.encode(), content_type="text/markdown")
+
+    lead_browser.post("/templates/import", {"file": upload, "name": "Shop launch", "save": "1"})
+
+    assert ChecklistTemplate.objects.get().name == "Shop launch"

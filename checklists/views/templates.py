@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 
 from .. import editor, permissions, selectors, services
 from .. import markdown as md
@@ -38,7 +41,7 @@ def _template_version(request, pk):
     """The template and the version asked for with ?version=N, else its latest."""
     template = get_object_or_404(ChecklistTemplate, pk=pk)
     number = request.GET.get("version", "")
-    version = template.versions.filter(number=int(number)).first() if number.isdigit() else template.latest_version()
+    version = template.versions.filter(number=int(number)).first() if number.isdecimal() else template.latest_version()
     if version is None:
         raise Http404
     return template, version
@@ -80,7 +83,7 @@ def template_export(request, pk):
     permissions.require(request.user, "view")
     template, version = _template_version(request, pk)
     response = HttpResponse(services.template_export(version), content_type="text/markdown; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{template.slug}-v{version.number}.md"'
+    response["Content-Disposition"] = content_disposition_header(True, f"{template.slug}-v{version.number}.md")
     return response
 
 
@@ -92,6 +95,7 @@ def template_import(request):
     name = request.POST.get("name", "").strip()
     upload = request.FILES.get("file")
     error = None
+    file_name = ""  # the upload's name: the template's name only if the file has no `# ` heading
     if upload is not None:
         if upload.size > MAX_UPLOAD_BYTES:
             error = f"The file is larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB."
@@ -100,11 +104,14 @@ def template_import(request):
                 text = md.decode(upload.read())
             except md.ParseError as exc:
                 error = f"{upload.name}: {exc}"
-            name = name or upload.name.rsplit(".", 1)[0]
+            file_name = upload.name.rsplit(".", 1)[0].strip()
     context = {"markdown": text, "name": name, "error": error}
     if request.method == "POST" and error is None:
         preview = _preview(text)
         context.update(preview)
+        if not name and file_name and "document" in preview and not preview["document"].name:
+            # Shown in the Name field too, so the confirming post (the pasted text, no file) keeps it.
+            name = context["name"] = file_name
         if request.POST.get("save") and "error" not in preview:
             try:
                 version = services.template_import(preview["document"], name=name or None, actor=request.user, source=text)
@@ -119,12 +126,35 @@ def template_import(request):
     return render(request, "checklists/template_import.html", context, status=status)
 
 
+def _base_version(request, template: ChecklistTemplate, latest):
+    """The version the editor was opened from (the form carries it), else the latest."""
+    number = request.POST.get("base_version", "")
+    if number.isdecimal() and latest is not None and int(number) != latest.number:
+        return template.versions.filter(number=int(number)).first() or latest
+    return latest
+
+
+def _edit_conflict(request, context, base, latest):
+    """Someone saved a newer version while this one was open: save nothing, say so, offer the
+    latest; the user's text stays in the form to copy from."""
+    context["conflict"] = {"base": base, "latest": latest}
+    response = render(request, "checklists/template_edit.html" + ("#editor" if request.htmx else ""), context, status=409)
+    if request.htmx:
+        response = reswap(retarget(response, "#editor"), "outerHTML")
+    return response
+
+
 @require_http_methods(["GET", "POST"])
 def template_edit(request, pk):
-    """Edit the Markdown, or use the outline's buttons; saving makes a new version."""
+    """Edit the Markdown, or use the outline's buttons; saving makes a new version.
+
+    The form carries the version it was opened from: saving when a newer one exists answers
+    409 and saves nothing, rather than silently dropping the other person's changes.
+    """
     permissions.require(request.user, "templates", "Editing templates needs the lead role.")
     template = get_object_or_404(ChecklistTemplate, pk=pk)
-    version = template.latest_version()
+    latest = template.latest_version()
+    version = _base_version(request, template, latest) if request.method == "POST" else latest
     text = request.POST["markdown"] if "markdown" in request.POST else services.template_export(version)
     edit_error = None
     op = request.POST.get("op", "")
@@ -148,11 +178,22 @@ def template_edit(request, pk):
     preview = _preview(text)
     context = {"template": template, "version": version, "markdown": text, "edit_error": edit_error, **preview}
     if request.POST.get("save") and not op:
-        if "error" in preview:
-            context["edit_error"] = "Nothing saved: " + preview["error"]
-        else:
-            new = services.template_version_create(template, preview["document"], actor=request.user, name=request.POST.get("name") or None)
+        new = None
+        with transaction.atomic():
+            # Locked, so two saves from the same version cannot both pass the check.
+            ChecklistTemplate.objects.select_for_update().filter(pk=template.pk).first()
+            latest = template.latest_version()
+            conflict = version is not None and latest is not None and latest.number != version.number
+            if not conflict and "error" in preview:
+                context["edit_error"] = "Nothing saved: " + preview["error"]
+            elif not conflict:
+                new = services.template_version_create(template, preview["document"], actor=request.user, name=request.POST.get("name") or None)
+        if conflict:
+            return _edit_conflict(request, context, version, latest)
+        if new is not None:
             messages.success(request, f"Saved version {new.number}. Runs already started keep the version they began with.")
+            if request.htmx:
+                return HttpResponseClientRedirect(template.get_absolute_url())
             return redirect(template)
     if request.htmx:
         return render(request, "checklists/template_edit.html#editor", context)
