@@ -121,7 +121,10 @@ class VariableBase(models.Model):
 
 
 class EnvironmentVariable(VariableBase):
+    """Set by leads. A run may give its own value only when the lead marked it `per_run`."""
+
     environment = models.ForeignKey(Environment, models.CASCADE, related_name="variables")
+    per_run = models.BooleanField(default=False, help_text="A run may give its own value (a release tag, a canary host).")
 
     class Meta(VariableBase.Meta):
         constraints = [models.UniqueConstraint(fields=["environment", "name"], name="envvar_unique_name")]
@@ -262,6 +265,8 @@ class Run(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # What the request under that key asked for: the same key with another body is refused.
+    idempotency_fingerprint = models.CharField(max_length=64, blank=True)
     imported = models.BooleanField(default=False, help_text="Imported from a filled-in checklist.")
     # Kept by the kernel with every change, so that a tick, the progress bar and the gate never
     # read the whole run: a change costs the same on a 30-item and a 300-item run.

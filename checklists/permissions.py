@@ -76,6 +76,15 @@ def holds_role(user, role: str) -> bool:
     return user.signoff_roles.filter(name__iexact=role).exists()
 
 
+def held_roles(user) -> set[str]:
+    """The sign-off roles a user holds, lower-cased, in one query (kept on the user)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return set()
+    if not hasattr(user, "_held_roles"):
+        user._held_roles = {name.lower() for name in user.signoff_roles.values_list("name", flat=True)}
+    return user._held_roles
+
+
 def can_sign(user, role: str) -> bool:
     return holds_role(user, role) if role else can_lead(user)
 

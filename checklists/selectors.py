@@ -13,7 +13,7 @@ def template_get(ref: str | int) -> ChecklistTemplate | None:
     """An all-digit reference is an id, anything else a slug."""
     ref = str(ref).strip()
     qs = ChecklistTemplate.objects.all()
-    return qs.filter(pk=int(ref)).first() if ref.isdigit() else qs.filter(slug=ref).first()
+    return qs.filter(pk=int(ref)).first() if ref.isdecimal() else qs.filter(slug=ref).first()
 
 
 def template_list(*, include_archived: bool = False):
@@ -78,7 +78,7 @@ def run_history(*, project=None, environment=None, status=None, template=None, s
     if template:
         # An id, a slug or a name; a run whose template was deleted still matches by name.
         match = Q(template__slug=template) | Q(template_name=template)
-        if str(template).isdigit():
+        if str(template).isdecimal():
             match |= Q(template_id=int(template))
         qs = qs.filter(match)
     if since:

@@ -35,6 +35,8 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set it in the environment (`make run` and `make test` do this for you)."
         )
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+# Earlier SECRET_KEYs (comma-separated): secrets stored under them stay readable after a rotation.
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -173,6 +175,8 @@ else:
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
+        # Its exchange tables too; by default kombu writes them to ./control wherever it runs.
+        "control_folder": str(_broker_dir / "control"),
     }
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -204,12 +208,17 @@ def _parse_nets(values: list[str]) -> list:
     return nets
 
 
-DEPLOYCHECK_CHECK_DENY_NETS = _parse_nets(list(BUILTIN_DENY_NETS) + env_list("DEPLOYCHECK_CHECK_DENY_NETS"))
+DEPLOYCHECK_CHECK_DENY_NETS = [v.lower() if v.lower() == "private" else _parse_nets([v])[0] for v in [*BUILTIN_DENY_NETS, *env_list("DEPLOYCHECK_CHECK_DENY_NETS")]]  # "private": net.PRIVATE_NETS
+DEPLOYCHECK_CHECK_ALLOW_NETS = env_list("DEPLOYCHECK_CHECK_ALLOW_NETS")  # CIDRs or host names; never lifts BUILTIN_DENY_NETS
 DEPLOYCHECK_CHECK_TIMEOUT = float(os.environ.get("DEPLOYCHECK_CHECK_TIMEOUT", "10"))
 DEPLOYCHECK_CA_BUNDLE = os.environ.get("DEPLOYCHECK_CA_BUNDLE", "")
 # Resolvers for checks' name lookups (host[:port], comma-separated); empty: the system's.
 DEPLOYCHECK_CHECK_NAMESERVERS = env_list("DEPLOYCHECK_CHECK_NAMESERVERS")
 DEPLOYCHECK_S3_ENDPOINT_URL = os.environ.get("DEPLOYCHECK_S3_ENDPOINT_URL", "")
+# Credentials for S3 backup checks that give none of their own; never the AWS_* environment,
+# ~/.aws or an instance role.
+DEPLOYCHECK_S3_ACCESS_KEY_ID = os.environ.get("DEPLOYCHECK_S3_ACCESS_KEY_ID", "")
+DEPLOYCHECK_S3_SECRET_ACCESS_KEY = os.environ.get("DEPLOYCHECK_S3_SECRET_ACCESS_KEY", "")
 DEPLOYCHECK_BACKUP_ROOTS = [
     os.path.realpath(p) for p in os.environ.get("DEPLOYCHECK_BACKUP_ROOTS", "").split(os.pathsep) if p.strip()
 ]

@@ -52,8 +52,17 @@ class ApiClient:
         return self._answer(self.client.get(path, params, headers=self.headers))
 
     def post(self, path, body=None, headers=None):
+        return self._send(self.client.post, path, body, headers)
+
+    def put(self, path, body=None, headers=None):
+        return self._send(self.client.put, path, body, headers)
+
+    def delete(self, path, headers=None):
+        return self._answer(self.client.delete(path, headers={**self.headers, **(headers or {})}))
+
+    def _send(self, method, path, body, headers):
         return self._answer(
-            self.client.post(
+            method(
                 path,
                 data=json.dumps(body if body is not None else {}),
                 content_type="application/json",

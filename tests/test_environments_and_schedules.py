@@ -47,7 +47,7 @@ def test_a_bad_variable_name_is_refused_with_a_message(lead_browser):
 
 def test_a_run_starts_with_the_environments_variables(lead):
     environment = services.environment_get_or_create("shop", "production")
-    services.environment_variable_set(environment=environment, name="base_url", value="https://a.test", secret=False)
+    services.environment_variable_set(environment=environment, name="base_url", value="https://a.test", secret=False, per_run=True)
     services.environment_variable_set(environment=environment, name="token", value="t0k", secret=True)
     version = services.template_import(md.parse("# T\n\n- [ ] a <!-- check: http url=\"{{ base_url }}/h\" -->\n"), actor=lead)
 

@@ -59,3 +59,6 @@ def test_make_run_serves_health_and_readiness_without_any_server(tmp_path):
     assert (tmp_path / "var" / "deploycheck.sqlite3").exists()
     assert "Log in at /accounts/login/ as 'admin' with password" in output
     assert "ready" in worker_log.read_text(), worker_log.read_text()
+    # The broker's exchange tables stay under var/ with the rest, never in the checkout.
+    assert list((tmp_path / "var" / "broker" / "control").glob("*.exchange")), output
+    assert not (ROOT / "control").exists()

@@ -3,7 +3,7 @@
 Callers use `services.<name>`: the names below are the public services.
 """
 
-from .environments import environment_get_or_create, environment_variable_delete, environment_variable_set
+from .environments import environment_get, environment_get_or_create, environment_variable_delete, environment_variable_set
 from .kernel import VERIFICATION_ACTOR, actor_name
 from .runs import (
     NOTE_MAX_LENGTH,
@@ -29,6 +29,7 @@ from .templates import (
     version_document,
 )
 from .verifications import (
+    environment_latest_live_run,
     schedule_get,
     schedule_set,
     verification_abandon,
@@ -47,6 +48,8 @@ __all__ = [
     "VERIFICATION_ACTOR",
     "VariableInput",
     "actor_name",
+    "environment_get",
+    "environment_latest_live_run",
     "environment_get_or_create",
     "environment_variable_delete",
     "environment_variable_set",

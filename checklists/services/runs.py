@@ -6,17 +6,19 @@ locks, writes the event, bumps the revision, keeps the counts and stales approva
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from .. import gate
+from .. import gate, secrets
 from .. import markdown as md
 from ..choices import MARKER_TO_STATE, Action, ItemState, RunStatus
 from ..errors import RuleError
 from ..models import Environment, Note, Run, RunItem, RunSection, RunVariable, TemplateVersion
+from .environments import clean_name, clean_variable
 from .kernel import run_change, run_open
 from .templates import template_import
 
@@ -106,12 +108,38 @@ def _copy_version(change, version: TemplateVersion, *, states: dict[int, str] | 
     change.update_run(**progress)
 
 
-def _run_create(version, environment, version_label, actor, variables, idempotency_key, *, imported=False, states=None) -> Run:
+def _run_variables(environment: Environment, given: list[VariableInput]) -> tuple[dict[str, tuple[str, bool]], dict]:
+    """The run's variables: the environment's as its leads set them (stored as they are, secrets
+    still encrypted), plus the names the run adds, plus new values for what a lead marked
+    `per_run`. Answers {name: (stored, secret)} and what `run.start` records of it."""
+    own = {v.name: v for v in environment.variables.all()}
+    rows = {name: (v.stored, v.secret) for name, v in own.items()}
+    added, overridden, values = [], [], {}
+    for variable in given:
+        if not str(variable.name or "").strip():
+            continue
+        name, value = clean_variable(variable.name, variable.value)
+        lead_set = own.get(name)
+        if lead_set is not None and not lead_set.per_run:
+            raise RuleError(
+                f"{name} is set by a lead for {environment.project.name} / {environment.name} and a run cannot change it "
+                "(a lead can mark it per run)."
+            )
+        secret = variable.secret or (lead_set is not None and lead_set.secret)
+        (overridden if lead_set is not None else added).append(name)
+        rows[name] = (secrets.encrypt(value) if secret else value, secret)
+        if not secret:
+            values[name] = value
+    return rows, {"set": sorted(added), "overridden": sorted(overridden), "values": values}
+
+
+def _run_create(version, environment, version_label, actor, variables, idempotency_key, *, imported=False, states=None, fingerprint="") -> Run:
+    rows, recorded = _run_variables(environment, variables)
     with run_open(
         actor=actor,
         project=environment.project,
         environment=environment,
-        version_label=version_label[:200],
+        version_label=version_label,
         template=version.template,
         template_version=version,
         template_name=version.name,
@@ -121,24 +149,13 @@ def _run_create(version, environment, version_label, actor, variables, idempoten
         role_counts=version.role_counts,
         four_eyes=version.four_eyes,
         idempotency_key=idempotency_key or None,
+        idempotency_fingerprint=fingerprint,
         imported=imported,
     ) as change:
         run = change.run
-        values = {v.name: (v.value, v.secret) for v in environment.variables.all()}
-        for given in variables:
-            name = given.name.strip()
-            if not name:
-                continue
-            secret = given.secret or values.get(name, ("", False))[1]
-            values[name] = (given.value, secret)
-        for name, (value, secret) in sorted(values.items()):
-            var = RunVariable(run=run, name=name, secret=secret)
-            var.value = value
-            try:
-                var.full_clean(exclude=["run", "stored"])
-            except ValidationError:
-                raise RuleError(f"{name!r} is not a variable name: use letters, digits, - and _.") from None
-            var.save()
+        RunVariable.objects.bulk_create(
+            [RunVariable(run=run, name=name, stored=stored, secret=secret) for name, (stored, secret) in sorted(rows.items())]
+        )
         _copy_version(change, version, states=states)
         change.record(
             Action.RUN_START,
@@ -148,9 +165,30 @@ def _run_create(version, environment, version_label, actor, variables, idempoten
                 "project": environment.project.name,
                 "environment": environment.name,
                 "version": run.version_label,
+                # Which variables this run chose, so a check's target is never a mystery.
+                "variables": recorded,
             },
         )
     return run
+
+
+def _fingerprint(version, environment, version_label, variables: list[VariableInput]) -> str:
+    asked = {
+        "template": version.template_id,
+        "environment": environment.pk,
+        "version": version_label,
+        "variables": sorted((v.name.strip(), v.value, bool(v.secret)) for v in variables if v.name.strip()),
+    }
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+
+
+def _replay(actor, idempotency_key: str, fingerprint: str) -> Run | None:
+    existing = Run.objects.filter(started_by=actor, idempotency_key=idempotency_key).first()
+    if existing is not None and existing.idempotency_fingerprint and existing.idempotency_fingerprint != fingerprint:
+        raise RuleError(
+            f"This Idempotency-Key already opened run {existing.pk} with a different request; send a new key for a new run.", status=409
+        )
+    return existing
 
 
 def run_start(
@@ -162,25 +200,25 @@ def run_start(
     variables: list[VariableInput] | dict[str, str] | None = None,
     idempotency_key: str | None = None,
 ) -> tuple[Run, bool]:
-    """Open a run; returns (run, created). The same idempotency key answers the same run."""
-    version_label = (version_label or "").strip()
-    if not version_label:
-        raise RuleError("A run needs a version label (the release being deployed).")
+    """Open a run; returns (run, created). The same idempotency key and request answer the same run."""
+    version_label = clean_name(version_label, "version label (the release being deployed)")
     if idempotency_key and len(idempotency_key) > 200:
         raise RuleError("Idempotency-Key is longer than 200 characters.")
-    if idempotency_key:
-        existing = Run.objects.filter(started_by=actor, idempotency_key=idempotency_key).first()
-        if existing:
-            return existing, False
     if isinstance(variables, dict):
         variables = [VariableInput(name=k, value=str(v)) for k, v in variables.items()]
+    variables = variables or []
+    fingerprint = _fingerprint(version, environment, version_label, variables) if idempotency_key else ""
+    if idempotency_key:
+        existing = _replay(actor, idempotency_key, fingerprint)
+        if existing:
+            return existing, False
     try:
         with transaction.atomic():
-            run = _run_create(version, environment, version_label, actor, variables or [], idempotency_key)
+            run = _run_create(version, environment, version_label, actor, variables, idempotency_key, fingerprint=fingerprint)
     except IntegrityError:
         # A retry raced us with the same key: the first one won, answer its run.
-        existing = Run.objects.filter(started_by=actor, idempotency_key=idempotency_key).first()
-        if idempotency_key and existing:
+        existing = _replay(actor, idempotency_key, fingerprint) if idempotency_key else None
+        if existing:
             return existing, False
         raise
     return run, True
@@ -191,7 +229,8 @@ def run_import(document: md.Document, *, environment: Environment, version_label
     """A filled-in checklist becomes a past run: its markers become the items' states."""
     version = template_import(document, name=name, actor=actor, source=source)
     markers = {item.pk: MARKER_TO_STATE.get(item.marker or " ", ItemState.TODO) for item in version.items.all()}
-    return _run_create(version, environment, version_label or "imported", actor, [], None, imported=True, states=markers)
+    version_label = clean_name(version_label or "imported", "version")
+    return _run_create(version, environment, version_label, actor, [], None, imported=True, states=markers)
 
 
 def _validate_state(state: str, reason: str) -> str:

@@ -24,6 +24,8 @@ from .. import health
 from ..choices import Action, ItemState, RunStatus, VerificationStatus
 from ..errors import QueueUnavailable, RuleError
 from ..models import Environment, Run, RunVariable, VerificationResult
+from ..secrets import SecretUnreadable
+from ..verifications.base import errored
 from .kernel import RunBusy, run_change
 
 # How long a result may wait in the queue, or for a free slot, before the sweep calls it lost.
@@ -46,15 +48,20 @@ def _check_timeout(item) -> float:
         return MAX_TIMEOUT
 
 
-def verification_request(*, run: Run, actor, item_ids: list[int] | None = None) -> list[VerificationResult]:
+def verification_request(*, run: Run, actor, item_ids: list[int] | None = None, as_evidence: bool = False) -> list[VerificationResult]:
     """Record a queued check for each chosen item that has one; the items show `queued` live
-    and hold the gate until their verdict comes. Publishing is verification_enqueue's job."""
+    and hold the gate until their verdict comes. Publishing is verification_enqueue's job.
+
+    On a live run only the after-go-live checks run, unless `as_evidence` (an environment's
+    schedule): then every check runs again and its results join the run's record, while the
+    items stay as they were signed off (the kernel never ticks a locked item).
+    """
     if run.is_ended:
         raise RuleError(f"This run is {run.get_status_display().lower()}: nothing to verify.", status=409)
     chosen = run.items.exclude(check_kind="")
     if item_ids:
         chosen = chosen.filter(pk__in=item_ids)
-    if run.is_live:
+    if run.is_live and not as_evidence:
         chosen = chosen.filter(after_go_live=True)
     ids = list(chosen.values_list("pk", flat=True))
     if not ids:
@@ -64,7 +71,7 @@ def verification_request(*, run: Run, actor, item_ids: list[int] | None = None) 
         if change.run.is_ended:
             raise RuleError(f"This run is {change.run.get_status_display().lower()}: nothing to verify.", status=409)
         now = change.now
-        items = sorted((i for i in change.items.values() if i.after_go_live or not change.run.is_live), key=lambda i: i.position)
+        items = sorted((i for i in change.items.values() if i.after_go_live or as_evidence or not change.run.is_live), key=lambda i: i.position)
         if not items:
             raise RuleError("None of the chosen items has a verification to run.")
         results = VerificationResult.objects.bulk_create(
@@ -87,7 +94,7 @@ def verification_request(*, run: Run, actor, item_ids: list[int] | None = None) 
     return results
 
 
-def verification_enqueue(*, run: Run, actor, item_ids: list[int] | None = None) -> list[VerificationResult]:
+def verification_enqueue(*, run: Run, actor, item_ids: list[int] | None = None, as_evidence: bool = False) -> list[VerificationResult]:
     """Queue a check for each chosen item that has one, and hand them to the workers.
 
     With the broker down nothing is recorded and the caller gets QueueUnavailable (503).
@@ -97,7 +104,7 @@ def verification_enqueue(*, run: Run, actor, item_ids: list[int] | None = None) 
     problem = health.broker_ready()
     if problem:
         raise QueueUnavailable(f"The verification queue is unavailable ({problem}); nothing was queued. Tick items by hand or try again.")
-    results = verification_request(run=run, actor=actor, item_ids=item_ids)
+    results = verification_request(run=run, actor=actor, item_ids=item_ids, as_evidence=as_evidence)
     published = []
     try:
         # A fresh connection each time: a pooled one may still point at a broker that went away.
@@ -180,8 +187,14 @@ def verification_execute(result_ids: list[int]) -> None:
     rows = list(VerificationResult.objects.filter(pk__in=result_ids).values_list("pk", "run_id", "timeout", "item__check_kind", "item__check_params"))
     variables: dict[int, dict] = {}
     secrets: dict[int, list] = {}
+    unreadable: dict[int, set] = {}
     for variable in RunVariable.objects.filter(run_id__in={row[1] for row in rows}).only("run_id", "name", "stored", "secret"):
-        value = variable.value
+        try:
+            value = variable.value
+        except SecretUnreadable:
+            # Encrypted under a key this server no longer has: never run with an empty value.
+            unreadable.setdefault(variable.run_id, set()).add(variable.name)
+            continue
         variables.setdefault(variable.run_id, {})[variable.name] = value
         if variable.secret and value:
             secrets.setdefault(variable.run_id, []).append(value)
@@ -189,6 +202,9 @@ def verification_execute(result_ids: list[int]) -> None:
 
     def check(kind, params, run_id):
         try:
+            lost = sorted(set(registry.placeholders(params)) & unreadable.get(run_id, set()))
+            if lost:
+                return errored(f"secret unreadable: enter {', '.join(lost)} again (it was saved under another SECRET_KEY)", unreadable=lost)
             return registry.run(kind, dict(params), variables.get(run_id, {}), secrets=secrets.get(run_id, []))
         finally:
             slots.release()
@@ -409,10 +425,15 @@ def _schedule_write(every_minutes: int | None, name: str, kwargs: dict) -> int |
     return every_minutes
 
 
+def environment_latest_live_run(environment: Environment) -> Run | None:
+    """What an environment's schedule re-verifies: the run that last went live there."""
+    return Run.objects.filter(environment_id=environment.pk, status=RunStatus.COMPLETED).order_by("-completed_at").first()
+
+
 def verification_scheduled(*, run_id: int | None = None, environment_id: int | None = None) -> int:
     """What a schedule does when it fires: queue the checks that still matter."""
     if environment_id is not None:
-        run = Run.objects.filter(environment_id=environment_id, status=RunStatus.COMPLETED).order_by("-completed_at").first()
+        run = environment_latest_live_run(Environment(pk=environment_id))
     else:
         run = Run.objects.filter(pk=run_id).first()
     if run is None or run.is_ended:
@@ -420,7 +441,7 @@ def verification_scheduled(*, run_id: int | None = None, environment_id: int | N
             _schedule_write(None, _schedule_name(run=run), {})
         return 0
     try:
-        return len(verification_enqueue(run=run, actor=None))
+        return len(verification_enqueue(run=run, actor=None, as_evidence=environment_id is not None))
     except QueueUnavailable:
         raise
     except RuleError:

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
+from django.utils.http import content_disposition_header
 from ninja import NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
@@ -17,7 +18,7 @@ from ninja.security import HttpBearer
 from .. import markdown as md
 from .. import permissions, selectors, services
 from ..errors import RuleError
-from ..models import ApiToken, Run, RunItem
+from ..models import ApiToken, Environment, Run, RunItem
 from ..serializers import csv_safe, event_json, item_json, note_json, run_json, signoff_json
 
 
@@ -151,7 +152,7 @@ def template_export(request, ref: str, version: int | None = None):
     if chosen is None:
         raise Http404
     response = HttpResponse(services.template_export(chosen), content_type="text/markdown; charset=utf-8")
-    response["Content-Disposition"] = f'inline; filename="{template.slug}-v{chosen.number}.md"'
+    response["Content-Disposition"] = content_disposition_header(False, f"{template.slug}-v{chosen.number}.md")
     return response
 
 
@@ -176,7 +177,7 @@ def _variable_inputs(raw: dict[str, Any]) -> list[services.VariableInput]:
     return inputs
 
 
-@api.post("/v1/runs", response={200: dict, 201: dict})
+@api.post("/v1/runs", response={201: dict})
 def run_create(request, payload: RunIn):
     require(request, "start", "Starting a run needs the member role.")
     template = selectors.template_get(payload.template)
@@ -196,12 +197,77 @@ def run_create(request, payload: RunIn):
             variables=_variable_inputs(payload.variables),
             idempotency_key=key,
         )
-    return Status(201 if created else 200, run_answer(request, selectors.run_get(run.pk)))
+    # A replay under the same Idempotency-Key answers as the first call did.
+    return Status(201, run_answer(request, selectors.run_get(run.pk)))
 
 
 @api.get("/v1/runs/{run_id}")
 def run_detail(request, run_id: int):
     return run_answer(request, run_for(request, run_id))
+
+
+# --- Environments ---------------------------------------------------------------------------
+
+
+def variable_json(variable) -> dict:
+    return {"name": variable.name, "value": None if variable.secret else variable.stored, "secret": variable.secret, "per_run": variable.per_run}
+
+
+def environment_json(environment) -> dict:
+    return {
+        "project": environment.project.name,
+        "environment": environment.name,
+        "variables": [variable_json(v) for v in environment.variables.all()],
+    }
+
+
+@api.get("/v1/environments")
+def environment_list(request):
+    require(request, "view")
+    environments = Environment.objects.select_related("project").prefetch_related("variables").order_by("project__name", "name")
+    return [environment_json(e) for e in environments]
+
+
+def environment_or_404(project: str, environment: str):
+    found = services.environment_get(project, environment)
+    if found is None:
+        raise RuleError(f"No environment {environment!r} in project {project!r}.", status=404)
+    return found
+
+
+@api.get("/v1/environments/{project}/{environment}")
+def environment_detail(request, project: str, environment: str):
+    require(request, "view")
+    return environment_json(environment_or_404(project, environment))
+
+
+class VariableIn(Schema):
+    value: str
+    secret: bool = False
+    per_run: bool = False
+
+
+@api.put("/v1/environments/{project}/{environment}/variables/{name}")
+def environment_variable_put(request, project: str, environment: str, name: str, payload: VariableIn):
+    require(request, "view")
+    require(request, "lead", "Environment variables belong to leads.")
+    with transaction.atomic():
+        found = services.environment_get_or_create(project, environment)
+        variable = services.environment_variable_set(
+            environment=found, name=name, value=payload.value, secret=payload.secret, per_run=payload.per_run
+        )
+    return variable_json(variable)
+
+
+@api.delete("/v1/environments/{project}/{environment}/variables/{name}")
+def environment_variable_delete(request, project: str, environment: str, name: str):
+    require(request, "view")
+    require(request, "lead", "Environment variables belong to leads.")
+    found = environment_or_404(project, environment)
+    if not found.variables.filter(name=name).exists():
+        raise RuleError(f"No variable {name!r} in {project} / {environment}.", status=404)
+    services.environment_variable_delete(environment=found, name=name)
+    return {"deleted": name}
 
 
 class ItemChangeIn(Schema):
@@ -338,7 +404,7 @@ def run_list(
         import csv
 
         response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="deploycheck-runs.csv"'
+        response["Content-Disposition"] = content_disposition_header(True, "deploycheck-runs.csv")
         writer = csv.writer(response)
         columns = ["id", "status", "template", "project", "environment", "version", "started_by", "started_at", "completed_at", "done", "total", "html_url"]
         writer.writerow(columns)
@@ -378,6 +444,6 @@ def run_export(request, run_id: int, format: str = "md"):
     content_type, render = reports.FORMATS[format]
     body = render(run, base_url=request.build_absolute_uri("/").rstrip("/")) if format == "json" else render(run)
     response = HttpResponse(body, content_type=content_type)
-    name = f"run-{run.pk}-{run.project.name}-{run.version_label}".replace(" ", "_").replace('"', "")
-    response["Content-Disposition"] = f'inline; filename="{name}.{format}"'
+    # Django's helper quotes and encodes what a project or version may hold.
+    response["Content-Disposition"] = content_disposition_header(False, f"run-{run.pk}-{run.project.name}-{run.version_label}.{format}")
     return response

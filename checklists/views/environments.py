@@ -21,6 +21,7 @@ def environment_list(request):
 def environment_detail(request, pk):
     permissions.require(request.user, "view")
     environment = get_object_or_404(Environment.objects.select_related("project"), pk=pk)
+    latest_live = services.environment_latest_live_run(environment)
     return render(
         request,
         "checklists/environment_detail.html",
@@ -30,6 +31,8 @@ def environment_detail(request, pk):
             "schedule": services.schedule_get(environment=environment),
             "can_manage": permissions.can_manage_templates(request.user),
             "recent": environment.runs.select_related("project").order_by("-started_at")[:10],
+            "latest_live": latest_live,
+            "latest_live_checks": latest_live.items.exclude(check_kind="").count() if latest_live else 0,
         },
     )
 
@@ -59,6 +62,7 @@ def environment_variables(request, pk):
                 name=request.POST.get("name", ""),
                 value=request.POST.get("value"),
                 secret=bool(request.POST.get("secret")),
+                per_run=bool(request.POST.get("per_run")),
             )
             messages.success(request, f"Saved {request.POST.get('name', '').strip()}.")
     except RuleError as exc:
@@ -72,7 +76,7 @@ def environment_schedule(request, pk):
     environment = get_object_or_404(Environment, pk=pk)
     raw = request.POST.get("every_minutes", "").strip()
     try:
-        every = services.schedule_set(environment=environment, every_minutes=int(raw) if raw.isdigit() else None)
+        every = services.schedule_set(environment=environment, every_minutes=int(raw) if raw.isdecimal() else None)
     except RuleError as exc:
         messages.error(request, exc.message)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET
 
 from .. import permissions, selectors
@@ -58,7 +59,7 @@ def history(request):
         from .api import run_summary_json
 
         response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="deploycheck-history.csv"'
+        response["Content-Disposition"] = content_disposition_header(True, "deploycheck-history.csv")
         writer = csv.writer(response)
         columns = ["id", "status", "template", "project", "environment", "version", "started_by", "started_at", "completed_at"]
         writer.writerow(columns)

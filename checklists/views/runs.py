@@ -11,12 +11,12 @@ from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import escape
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import reswap, retarget
 
 from .. import permissions, reports, selectors, services
 from ..models import (
-    Environment,
     Project,
     RuleError,
     Run,
@@ -66,10 +66,14 @@ def _reload(request, run: Run, anchor: str = ""):
 
 
 def _abilities(user, run: Run) -> dict:
+    # The sign-off form offers only the roles this person holds: the others would be refused.
+    held = permissions.held_roles(user)
+    roles = [role for role in run.required_roles if role.lower() in held]
     return {
         "work": permissions.can_work(user) and not run.is_ended,
         "lead": permissions.can_lead(user),
-        "sign": permissions.can_lead(user) or any(permissions.holds_role(user, r) for r in run.required_roles),
+        "roles": roles,
+        "sign": bool(roles) if run.required_roles else permissions.can_lead(user),
     }
 
 
@@ -154,7 +158,7 @@ def item_assign(request, pk, item_pk):
 @require_POST
 def note_create(request, pk):
     run = _run(request, pk)
-    item = _item(run, int(request.POST["item"])) if request.POST.get("item", "").isdigit() else None
+    item = _item(run, int(request.POST["item"])) if request.POST.get("item", "").isdecimal() else None
     if not permissions.can_work(request.user):
         return _refusal(request, run, "Writing notes needs the member role.", 403, item=item)
     try:
@@ -189,9 +193,9 @@ def run_verify(request, pk):
     run = _run(request, pk)
     if not permissions.can_work(request.user):
         return _refusal(request, run, "Running verifications needs the member role.", 403)
-    ids = [int(v) for v in request.POST.getlist("item") if v.isdigit()]
+    ids = [int(v) for v in request.POST.getlist("item") if v.isdecimal()]
     section_id = request.POST.get("section", "")
-    if section_id.isdigit():
+    if section_id.isdecimal():
         ids = list(run.items.filter(section_id=int(section_id)).values_list("pk", flat=True)) or [-1]
     item = run.items.filter(pk=ids[0]).first() if len(ids) == 1 else None
     try:
@@ -252,43 +256,53 @@ def run_report(request, pk):
         content_type, render_report = reports.FORMATS[fmt]
         body = render_report(run, base_url=request.build_absolute_uri("/").rstrip("/")) if fmt == "json" else render_report(run)
         response = HttpResponse(body, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="run-{run.pk}.{fmt}"'
+        response["Content-Disposition"] = content_disposition_header(True, f"run-{run.pk}.{fmt}")
         return response
     board = run_board(run)
     return render(request, "checklists/run_report.html", {**board, "run": run})
 
 
+def _template_needs(version) -> list[str]:
+    """The `{{ name }}`s the version's checks fill in, in order of first use."""
+    from ..verifications import registry
+
+    names: dict[str, None] = {}
+    if version is not None:
+        for params in version.items.exclude(check_kind="").values_list("check_params", flat=True):
+            for name in registry.placeholders(params):
+                names.setdefault(name, None)
+    return list(names)
+
+
 @require_http_methods(["GET", "POST"])
 def run_start(request):
+    """Start a run. The environment's variables belong to its leads: the page shows them
+    read-only and asks only for what a lead marked per run and what the template needs that
+    the environment lacks."""
     permissions.require(request.user, "start")
     templates = selectors.template_list()
     version_id = request.POST.get("version") or request.GET.get("version")
     template_id = request.POST.get("template") or request.GET.get("template")
     chosen = None
-    if version_id and version_id.isdigit():
+    if version_id and version_id.isdecimal():
         chosen = TemplateVersion.objects.select_related("template").filter(pk=int(version_id)).first()
-    elif template_id and template_id.isdigit():
+    elif template_id and template_id.isdecimal():
         chosen = next((t.latest for t in templates if t.pk == int(template_id)), None)
-    environment = None
     project_name = (request.POST.get("project") or request.GET.get("project") or "").strip()
     environment_name = (request.POST.get("environment") or request.GET.get("environment") or "").strip()
-    if project_name and environment_name:
-        environment = Environment.objects.filter(project__name=project_name, name=environment_name).prefetch_related("variables").first()
+    environment = services.environment_get(project_name, environment_name) if project_name and environment_name else None
+    fixed = list(environment.variables.all()) if environment else []
+    per_run = [v for v in fixed if v.per_run]
+    missing = [name for name in _template_needs(chosen) if name not in {v.name for v in fixed}]
     error = None
     if request.method == "POST" and request.POST.get("confirm"):
-        names = request.POST.getlist("var_name")
-        values = request.POST.getlist("var_value")
-        secret_flags = set(request.POST.getlist("var_secret"))
         variables = []
-        for index, (name, value) in enumerate(zip(names, values)):
-            name = name.strip()
-            if not name:
-                continue
-            keep_secret = str(index) in secret_flags
-            if keep_secret and value == "" and environment is not None:
-                # An untouched secret field keeps the environment's value: it is never sent to the browser.
-                continue
-            variables.append(services.VariableInput(name, value, keep_secret))
+        for name, value in zip(request.POST.getlist("var_name"), request.POST.getlist("var_value")):
+            own = next((v for v in per_run if v.name == name), None)
+            if own is not None and own.secret and value == "":
+                continue  # a per-run secret left blank keeps the environment's value
+            if name.strip() and (own is not None or value != ""):
+                variables.append(services.VariableInput(name, value, own.secret if own is not None else False))
         try:
             if chosen is None:
                 raise RuleError("Choose a template.")
@@ -313,12 +327,13 @@ def run_start(request):
         "project_name": project_name,
         "environment_name": environment_name,
         "environment": environment,
-        "variables": list(environment.variables.all()) if environment else [],
+        "fixed": [v for v in fixed if not v.per_run],
+        "per_run": per_run,
+        "missing": missing,
         "version_label": request.POST.get("version_label", ""),
         "error": error,
     }
     return render(request, "checklists/run_start.html", context, status=400 if error else 200)
-
 
 
 @require_POST
@@ -329,7 +344,7 @@ def run_schedule(request, pk):
         return _refusal(request, run, "Scheduling verifications needs the member role.", 403)
     raw = request.POST.get("every_minutes", "").strip()
     try:
-        every = services.schedule_set(run=run, every_minutes=int(raw) if raw.isdigit() else None, actor=request.user)
+        every = services.schedule_set(run=run, every_minutes=int(raw) if raw.isdecimal() else None, actor=request.user)
     except RuleError as exc:
         return _refusal(request, run, exc.message, exc.status)
     messages.success(request, f"Re-verifying every {every} minutes." if every else "Scheduled re-verification stopped.")
