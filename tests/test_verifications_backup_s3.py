@@ -173,3 +173,16 @@ def test_credential_parameters_are_validated(params, error):
 def test_credential_parameters_with_placeholders_validate():
     clean = validate("backup", {**PARAMS, "session_token": "{{ s3_token }}", "region": "{{ s3_region }}"})
     assert clean["access_key"] == "{{ s3_key }}" and clean["region"] == "{{ s3_region }}"
+
+
+def test_private_stops_an_s3_backup_check_at_a_loopback_endpoint_and_the_allow_list_lets_it_through(s3, settings):
+    settings.DEPLOYCHECK_CHECK_DENY_NETS = ["private"]
+
+    refused = run("backup", PARAMS, VARIABLES, secrets=[VARIABLES["s3_secret"]])
+    sent_while_denied = len(s3.requests)
+    settings.DEPLOYCHECK_CHECK_ALLOW_NETS = ["127.0.0.1/32"]
+    allowed = run("backup", PARAMS, VARIABLES, secrets=[VARIABLES["s3_secret"]])
+
+    assert refused.status == "error" and "denied network (private)" in refused.message, refused.message
+    assert sent_while_denied == 0
+    assert allowed.status == "passed", allowed.message
