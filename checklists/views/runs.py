@@ -299,8 +299,8 @@ def run_start(request):
         variables = []
         for name, value in zip(request.POST.getlist("var_name"), request.POST.getlist("var_value")):
             own = next((v for v in per_run if v.name == name), None)
-            if own is not None and own.secret and value == "":
-                continue  # a per-run secret left blank keeps the environment's value
+            if own is not None and (value == "" if own.secret else value == own.stored):
+                continue  # left as the environment has it: not this run's own value
             if name.strip() and (own is not None or value != ""):
                 variables.append(services.VariableInput(name, value, own.secret if own is not None else False))
         try:
