@@ -80,3 +80,36 @@ class RuleErrorMiddleware:
         if exception.status == 404:
             raise Http404(exception.message)
         return HttpResponse(exception.message, status=exception.status, content_type="text/plain; charset=utf-8")
+
+
+class NulRefusalMiddleware:
+    """Text holding a NUL character is refused at the door with a 400.
+
+    PostgreSQL cannot store U+0000 in text or JSON, so it would otherwise surface as a 500
+    from whichever query first met it; no checklist, name or note needs one.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if self._holds_nul(request):
+            message = "The request holds a NUL character (U+0000), which no text here may contain."
+            if request.path.startswith("/api/"):
+                from django.http import JsonResponse
+
+                return JsonResponse({"error": message}, status=400)
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+    def _holds_nul(self, request) -> bool:
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            return True
+        if request.method not in ("POST", "PUT", "PATCH"):
+            return False
+        content_type = request.META.get("CONTENT_TYPE", "")
+        if content_type.startswith("application/json"):
+            return b"\x00" in request.body or b"\\u0000" in request.body
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            return b"%00" in request.body
+        return False

@@ -73,3 +73,14 @@ def test_the_same_idempotency_key_with_another_body_is_a_conflict(api_as, member
     assert other.status_code == 409
     assert f"run {first.json_body['id']}" in other.json_body["error"]
     assert Run.objects.count() == 1
+
+
+def test_a_nul_character_in_a_page_form_is_a_clear_400(client, member, small_template):
+    environment = services.environment_get_or_create("shop", "production")
+    run, _ = services.run_start(version=small_template, environment=environment, version_label="1", actor=member)
+    client.force_login(member)
+
+    answer = client.post(f"/runs/{run.pk}/notes", "body=a%00b", content_type="application/x-www-form-urlencoded")
+
+    assert answer.status_code == 400 and b"NUL" in answer.content
+    assert not run.notes.exists()

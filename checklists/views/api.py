@@ -343,7 +343,8 @@ def paginate(request, qs, serialize, page: int, page_size: int) -> dict:
     page_size = max(1, min(page_size or 50, 500))
     page = max(1, page or 1)
     count = qs.count()
-    rows = [serialize(r) for r in qs[(page - 1) * page_size : page * page_size]]
+    # A page past the end is empty; never an offset the database cannot hold.
+    rows = [serialize(r) for r in qs[(page - 1) * page_size : page * page_size]] if (page - 1) * page_size < count else []
     next_url = None
     if page * page_size < count:
         query = request.GET.copy()
