@@ -140,6 +140,17 @@ def small_template(db, lead):
     return services.template_import(md.parse(SMALL_CHECKLIST), actor=lead, source=SMALL_CHECKLIST)
 
 
+@pytest.fixture
+def run(small_template, member):
+    """A member's run of the small checklist for shop, production, version 1 (a module's own
+    `run` fixture wins where a story needs another)."""
+    from checklists import services
+
+    environment = services.environment_get_or_create("shop", "production")
+    run, _ = services.run_start(version=small_template, environment=environment, version_label="1", actor=member)
+    return run
+
+
 # --- Real servers and a real worker ---------------------------------------------------------
 
 import shutil

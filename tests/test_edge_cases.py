@@ -13,13 +13,6 @@ from .stories import verdict
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def run(small_template, member):
-    environment = services.environment_get_or_create("shop", "production")
-    run, _ = services.run_start(version=small_template, environment=environment, version_label="1", actor=member)
-    return run
-
-
 def finish_required(run, actor):
     for item in run.items.filter(required=True):
         services.run_item_set_state(item=item, state="done", actor=actor)

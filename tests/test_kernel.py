@@ -15,13 +15,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def run(small_template, member):
-    environment = services.environment_get_or_create("shop", "production")
-    run, _ = services.run_start(version=small_template, environment=environment, version_label="1", actor=member)
-    return run
-
-
-@pytest.fixture
 def tess(make_user):
     return make_user("tess", "Tech Lead")
 

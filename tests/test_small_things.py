@@ -13,13 +13,6 @@ from .stories import go_live
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def run(small_template, member):
-    environment = services.environment_get_or_create("shop", "production")
-    run, _ = services.run_start(version=small_template, environment=environment, version_label="1", actor=member)
-    return run
-
-
 def test_the_signoff_form_offers_only_the_roles_she_holds(client, make_user, run):
     sam = make_user("sam", "member", "Security Lead")
     client.force_login(sam)
