@@ -140,3 +140,23 @@ def test_a_secret_saved_under_an_old_secret_key_fails_its_check_instead_of_runni
     assert result.status == "error"
     assert result.message.startswith("secret unreadable: enter token again")
     assert hits == []
+
+
+def test_the_template_page_names_the_variables_its_checks_need(client, member, template):
+    client.force_login(member)
+
+    page = client.get(template.template.get_absolute_url()).content.decode()
+
+    assert "Its checks fill in: <code>base_url</code>, <code>canary_host</code>, <code>token</code>, <code>host</code>" in page
+
+
+def test_the_start_page_says_what_is_still_missing_and_starting_anyway_works(client, member, template, production):
+    client.force_login(member)
+    query = {"version": template.pk, "project": "shop", "environment": "production"}
+
+    page = client.get("/runs/new", query).content.decode()
+    started = client.post("/runs/new", {**query, "version_label": "1.1", "confirm": "1", "var_name": ["release_channel", "canary_host"], "var_value": ["stable", ""]})
+
+    assert "Still missing for this environment: <code>canary_host</code>" in page
+    assert started.status_code == 302
+    assert "canary_host" not in Run.objects.get().variables_dict()

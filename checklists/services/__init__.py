@@ -21,7 +21,9 @@ from .runs import (
 )
 from .signoffs import signoff_record
 from .templates import (
+    document_variables,
     outline_document,
+    suggested_checks_attach,
     template_archive,
     template_export,
     template_import,
@@ -48,6 +50,7 @@ __all__ = [
     "VERIFICATION_ACTOR",
     "VariableInput",
     "actor_name",
+    "document_variables",
     "environment_get",
     "environment_latest_live_run",
     "environment_get_or_create",
@@ -66,6 +69,7 @@ __all__ = [
     "schedule_set",
     "section_skip",
     "signoff_record",
+    "suggested_checks_attach",
     "template_archive",
     "template_export",
     "template_import",

@@ -152,3 +152,31 @@ def version_document(version: TemplateVersion) -> md.Document:
 
 def template_export(version: TemplateVersion) -> str:
     return md.render(version_document(version))
+
+
+def suggested_checks_attach(document: md.Document) -> int:
+    """Give every item without a check the first check the suggester finds for it (the
+    parsed tree only: nothing is saved). Answers how many it attached."""
+    from ..verifications.suggest import suggest
+
+    attached = 0
+    for item, _ in document.iter_items():
+        if item.check is None:
+            found = suggest(item.text, item.body)
+            if found:
+                kind, params = found[0][0], found[0][1]
+                item.check = md.Check(kind=kind, params=dict(params))
+                attached += 1
+    return attached
+
+
+def document_variables(document: md.Document) -> list[str]:
+    """Every `{{ name }}` the document's checks use, in order of first use."""
+    from ..verifications import registry
+
+    names: dict[str, None] = {}
+    for item, _ in document.iter_items():
+        if item.check is not None:
+            for name in registry.placeholders(item.check.params):
+                names.setdefault(name, None)
+    return list(names)

@@ -124,6 +124,7 @@ def run_for(request, run_id: int, need: str = "view", message: str | None = None
 class TemplateImportIn(Schema):
     markdown: str
     name: str | None = None
+    suggest_checks: bool = False
 
 
 @api.post("/v1/templates/import", response={201: dict})
@@ -132,8 +133,9 @@ def template_import(request, payload: TemplateImportIn):
     # Pasted text can carry the same broken encodings as files do.
     text = md.repair_text(payload.markdown)
     document = md.parse(text)
+    suggested = services.suggested_checks_attach(document) if payload.suggest_checks else 0
     version = services.template_import(document, name=payload.name, actor=request.auth, source=text)
-    return Status(201, template_json(version.template, version))
+    return Status(201, {**template_json(version.template, version), "suggested": suggested, "variables": services.document_variables(document)})
 
 
 @api.get("/v1/templates")

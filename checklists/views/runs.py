@@ -262,18 +262,6 @@ def run_report(request, pk):
     return render(request, "checklists/run_report.html", {**board, "run": run})
 
 
-def _template_needs(version) -> list[str]:
-    """The `{{ name }}`s the version's checks fill in, in order of first use."""
-    from ..verifications import registry
-
-    names: dict[str, None] = {}
-    if version is not None:
-        for params in version.items.exclude(check_kind="").values_list("check_params", flat=True):
-            for name in registry.placeholders(params):
-                names.setdefault(name, None)
-    return list(names)
-
-
 @require_http_methods(["GET", "POST"])
 def run_start(request):
     """Start a run. The environment's variables belong to its leads: the page shows them
@@ -293,7 +281,8 @@ def run_start(request):
     environment = services.environment_get(project_name, environment_name) if project_name and environment_name else None
     fixed = list(environment.variables.all()) if environment else []
     per_run = [v for v in fixed if v.per_run]
-    missing = [name for name in _template_needs(chosen) if name not in {v.name for v in fixed}]
+    needs = services.document_variables(services.version_document(chosen)) if chosen is not None else []
+    missing = [name for name in needs if name not in {v.name for v in fixed}]
     error = None
     if request.method == "POST" and request.POST.get("confirm"):
         variables = []

@@ -72,6 +72,7 @@ def template_detail(request, pk):
             "versions": list(template.versions.order_by("-number").select_related("created_by")),
             "nodes": editor.outline(document),
             "document": document,
+            "variables": services.document_variables(document),
             "can_manage": permissions.can_manage_templates(request.user),
             "can_start": permissions.can_start_run(request.user),
         },
