@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean bench
+.PHONY: run test install clean bench manage
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: deploycheck needs Python 3.11"; exit 1; }
@@ -18,6 +18,10 @@ install: $(STAMP)
 
 run: $(STAMP)
 	@bash scripts/run.sh
+
+# A management command with `make run`'s environment: make manage ARGS="grant alice lead --create"
+manage: $(STAMP)
+	@bash scripts/run.sh manage $(ARGS)
 
 test: $(STAMP)
 	@bash scripts/test.sh $(PYTEST_ARGS)

@@ -29,10 +29,19 @@ def env_list(name: str, default: str = "") -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
+if not SECRET_KEY:
+    # The key `make run` keeps in var/secret_key: a management command in a second terminal,
+    # with nothing set, signs and decrypts with the same key as the running app.
+    try:
+        SECRET_KEY = SECRET_KEY_FILE.read_text().strip()
+    except OSError:
+        SECRET_KEY = ""
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set it in the environment (`make run` and `make test` do this for you)."
+            "SECRET_KEY is not set. Set it in the environment (`make run` and `make test` do this for you; "
+            f"`make run` also keeps one in {SECRET_KEY_FILE}, used when SECRET_KEY is unset)."
         )
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"
 # Earlier SECRET_KEYs (comma-separated): secrets stored under them stay readable after a rotation.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the web app on http://127.0.0.1:8000 and a Celery worker with its beat schedule.
 # With no DATABASE_URL / REDIS_URL: a SQLite file and kombu's filesystem broker, no server needed.
+# `scripts/run.sh manage ARGS...` (`make manage ARGS="..."`): one management command in that same
+# environment (var dir, DEBUG, secret key, database, broker), e.g. from a second terminal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -14,6 +16,10 @@ if [ -z "${SECRET_KEY:-}" ]; then
   chmod 600 "$VAR/secret_key"
   SECRET_KEY="$(cat "$VAR/secret_key")"
   export SECRET_KEY
+fi
+if [ "${1:-}" = manage ]; then
+  shift
+  exec $PY manage.py "$@"
 fi
 PORT="${PORT:-8000}"
 $PY manage.py migrate --noinput
