@@ -221,3 +221,14 @@ def suggestions(doc: md.Document) -> list[tuple[str, str, dict]]:
                 found.append((node.key, kind, params))
                 break
     return found
+
+
+def attach_suggestions(doc: md.Document, keys: set[str]) -> int:
+    """Attach the suggested check of each item whose outline key was ticked; answers how many."""
+    attached = 0
+    nodes = {node.key: node for node in outline(doc)}
+    for key, kind, params in suggestions(doc):
+        if key in keys:
+            nodes[key].obj.check = md.Check(kind=kind, params=dict(params))
+            attached += 1
+    return attached

@@ -128,3 +128,23 @@ def test_pasted_markdown_with_broken_emoji_is_repaired(api_as, lead):
     assert body["name"] == "Launch 🚀"
     exported = api_as(lead).get(f"/api/v1/templates/{body['id']}/export").content.decode()
     assert "- [ ] Deploy ✅" in exported
+
+
+def test_an_import_names_the_variables_its_checks_use(api_as, lead):
+    body = api_as(lead).post("/api/v1/templates/import", {"markdown": SMALL_CHECKLIST}).json_body
+
+    assert body["suggested"] == 0
+    assert body["variables"] == ["base_url"]
+
+
+@pytest.mark.parametrize("seed", sorted(p.name for p in SEEDS.glob("*.md")))
+def test_a_seed_imported_with_suggested_checks_carries_them(api_as, lead, seed):
+    markdown = (SEEDS / seed).read_text(encoding="utf-8")
+    plain = api_as(lead).post("/api/v1/templates/import", {"markdown": markdown}).json_body
+    suggested = api_as(lead).post("/api/v1/templates/import", {"markdown": markdown, "suggest_checks": True}).json_body
+
+    assert suggested["suggested"] > 0
+    assert suggested["check_count"] == plain["check_count"] + suggested["suggested"]
+    assert TemplateItem.objects.filter(version__template_id=suggested["id"]).exclude(check_kind="").count() == suggested["check_count"]
+    # The contract's variables only, so one environment serves every imported checklist.
+    assert set(suggested["variables"]) <= {"base_url", "host", "redis_host", "db_host", "backup_path", "backup_url"}

@@ -207,3 +207,29 @@ def test_a_name_typed_in_the_form_still_wins(lead_browser):
     lead_browser.post("/templates/import", {"file": upload, "name": "Shop launch", "save": "1"})
 
     assert ChecklistTemplate.objects.get().name == "Shop launch"
+
+
+SUGGESTIBLE = """\
+# Cache Launch
+
+## Checks
+
+- [ ] Health answers: `curl -f https://your-domain.com/health`
+- [ ] Redis answers: `redis-cli -h localhost ping`
+- [ ] Write the release notes
+"""
+
+
+def test_the_import_preview_offers_the_suggested_checks_and_attaches_the_ticked_ones(lead_browser):
+    import re
+
+    from checklists.models import TemplateItem
+
+    preview = lead_browser.post("/templates/import", {"markdown": SUGGESTIBLE, "preview": "1"}).content.decode()
+    keys = re.findall(r'name="attach" value="(n\d+)"', preview)
+    assert "Attach all 2 suggested checks" in preview and len(keys) == 2
+
+    lead_browser.post("/templates/import", {"markdown": SUGGESTIBLE, "save": "1", "suggestions_shown": "1", "attach": keys[:1]})
+
+    checked = TemplateItem.objects.exclude(check_kind="")
+    assert [(i.text.split(":")[0], i.check_kind) for i in checked] == [("Health answers", "http")]

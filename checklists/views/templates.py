@@ -27,10 +27,12 @@ def _preview(text: str) -> dict:
     nodes = editor.outline(document)
     suggestions = editor.suggestions(document)
     editor.prepare_forms(nodes, suggestions)
+    texts = {node.key: node.obj.text for node in nodes if node.kind == "item"}
     return {
         "document": document,
         "nodes": nodes,
         "suggestions": suggestions,
+        "suggested": [{"key": key, "item": texts[key], "kind": kind, "params": params} for key, kind, params in suggestions],
         "kinds": editor.KINDS,
         "counts": {"items": document.item_count, "sections": document.section_count, "checks": document.check_count},
         "roles": document.roles,
@@ -114,12 +116,19 @@ def template_import(request):
             # Shown in the Name field too, so the confirming post (the pasted text, no file) keeps it.
             name = context["name"] = file_name
         if request.POST.get("save") and "error" not in preview:
+            # The suggested checks the preview showed ticked (all of them unless unticked).
+            ticked = set(request.POST.getlist("attach")) if request.POST.get("suggestions_shown") else set()
+            attached = editor.attach_suggestions(preview["document"], ticked)
             try:
                 version = services.template_import(preview["document"], name=name or None, actor=request.user, source=text)
             except RuleError as exc:
                 context["error"] = exc.message
             else:
-                messages.success(request, f"Imported “{version.template.name}”: {version.item_count} items.")
+                messages.success(
+                    request,
+                    f"Imported “{version.template.name}”: {version.item_count} items, {version.check_count} checks"
+                    + (f" ({attached} of them suggested)." if attached else "."),
+                )
                 return redirect(version.template)
     if request.htmx and request.POST.get("preview_only"):
         return render(request, "checklists/template_import.html#preview", context)
