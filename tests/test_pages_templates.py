@@ -228,6 +228,7 @@ def test_the_import_preview_offers_the_suggested_checks_and_attaches_the_ticked_
     preview = lead_browser.post("/templates/import", {"markdown": SUGGESTIBLE, "preview": "1"}).content.decode()
     keys = re.findall(r'name="attach" value="(n\d+)"', preview)
     assert "Attach all 2 suggested checks" in preview and len(keys) == 2
+    assert "from “curl -f https://your-domain.com/health" in preview
 
     lead_browser.post("/templates/import", {"markdown": SUGGESTIBLE, "save": "1", "suggestions_shown": "1", "attach": keys[:1]})
 

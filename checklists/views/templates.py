@@ -27,16 +27,26 @@ def _preview(text: str) -> dict:
     nodes = editor.outline(document)
     suggestions = editor.suggestions(document)
     editor.prepare_forms(nodes, suggestions)
-    texts = {node.key: node.obj.text for node in nodes if node.kind == "item"}
+    items = {node.key: node.obj for node in nodes if node.kind == "item"}
     return {
         "document": document,
         "nodes": nodes,
         "suggestions": suggestions,
-        "suggested": [{"key": key, "item": texts[key], "kind": kind, "params": params} for key, kind, params in suggestions],
+        "suggested": [
+            {"key": key, "item": items[key].text, "kind": kind, "params": params, "why": _why(items[key], kind, params)}
+            for key, kind, params in suggestions
+        ],
         "kinds": editor.KINDS,
         "counts": {"items": document.item_count, "sections": document.section_count, "checks": document.check_count},
         "roles": document.roles,
     }
+
+
+def _why(item, kind: str, params: dict) -> str:
+    """The words or the command the suggestion came from, shown beside it."""
+    from ..verifications.suggest import suggest_checks
+
+    return next((found.why for found in suggest_checks(item.text, item.body) if found.pair() == (kind, params)), "")
 
 
 def _template_version(request, pk):
