@@ -273,6 +273,18 @@ def dns_server():
         server.stop()
 
 
+@pytest.fixture
+def resolver(settings, dns_server):  # noqa: F811
+    """The checks' name resolution goes to a local DNS server holding `records`."""
+
+    def start(records):
+        server = dns_server(records)
+        settings.DEPLOYCHECK_CHECK_NAMESERVERS = [server.address]
+        return server
+
+    return start
+
+
 class OrderedDNSServer(DNSServer):
     """A DNSServer that answers records in the order given (dnspython shuffles them by default),
     for tests about which of a name's addresses a check tries first."""

@@ -13,6 +13,7 @@ from tests.servers import (  # noqa: F401
     hang,
     http_server,
     redirect,
+    resolver,
     slow,
     test_ca,
     tls_server,
@@ -34,18 +35,6 @@ def deny(settings):
         settings.DEPLOYCHECK_CHECK_DENY_NETS = [*settings.DEPLOYCHECK_CHECK_DENY_NETS, ipaddress.ip_network(cidr)]
 
     return add
-
-
-@pytest.fixture
-def resolver(settings, dns_server):  # noqa: F811
-    """Point the checks' name resolution at a local DNS server holding `records`."""
-
-    def start(records):
-        server = dns_server(records)
-        settings.DEPLOYCHECK_CHECK_NAMESERVERS = [server.address]
-        return server
-
-    return start
 
 
 # --- http -----------------------------------------------------------------------------------
@@ -238,7 +227,7 @@ def test_localhost_is_refused_when_loopback_is_denied(deny, http_server):  # noq
     assert http_server.seen == []
 
 
-def test_dns_name_pointing_at_a_denied_address_is_refused(deny, resolver):
+def test_dns_name_pointing_at_a_denied_address_is_refused(deny, resolver):  # noqa: F811
     resolver({("internal.test", "A"): ["127.0.0.2"]})
     deny("127.0.0.2/32")
     outcome = run("http", {"url": "http://internal.test:8080/"}, {})

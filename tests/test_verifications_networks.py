@@ -25,6 +25,7 @@ from tests.servers import (  # noqa: F401
     free_port,
     http_server,
     redirect,
+    resolver,
     tcp_server,
     test_ca,
     tls_server,
@@ -54,18 +55,6 @@ def private(settings):
         settings.DEPLOYCHECK_CHECK_ALLOW_NETS = list(entries)
 
     return allow
-
-
-@pytest.fixture
-def resolver(settings, dns_server):  # noqa: F811
-    """The checks' name resolution goes to a local DNS server holding `records`."""
-
-    def start(records):
-        server = dns_server(records)
-        settings.DEPLOYCHECK_CHECK_NAMESERVERS = [server.address]
-        return server
-
-    return start
 
 
 @pytest.fixture
