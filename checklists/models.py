@@ -402,11 +402,6 @@ class RunItem(OutlineItem):
     def get_absolute_url(self):
         return reverse("checklists:run-detail", args=[self.run_id]) + f"#item-{self.pk}"
 
-    @property
-    def is_closed(self) -> bool:
-        """Counts as finished for the gate: done, or skipped with a reason."""
-        return self.state == ItemState.DONE or (self.state == ItemState.SKIPPED and bool(self.reason))
-
 
 class Note(models.Model):
     run = models.ForeignKey(Run, models.PROTECT, related_name="notes")

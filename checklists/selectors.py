@@ -47,11 +47,6 @@ def run_items(run: Run, *, ids=None, revision_after: int | None = None) -> list[
     return items
 
 
-def item_problem(item: RunItem) -> str | None:
-    """Why this item holds go-live back, or None (gate.py decides)."""
-    return gate.item_gate_problem(required=item.required, state=item.state, verdict=item.verdict, reason=item.reason)
-
-
 def run_get(run_id: int) -> Run | None:
     return (
         Run.objects.select_related("project", "environment", "template", "started_by")

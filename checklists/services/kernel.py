@@ -80,7 +80,6 @@ _PROGRESS = {
     ItemState.IN_PROGRESS: "items_in_progress",
 }
 _CLOSED = (ItemState.DONE, ItemState.SKIPPED)
-_ITEM_GATE_FIELDS = ("holds_gate",)
 
 
 class RunChange:

@@ -82,10 +82,10 @@ def verification_request(*, run: Run, actor, item_ids: list[int] | None = None, 
                     kind=item.check_kind,
                     requested_by=actor,
                     queued_at=now,
-                    timeout=timedelta(seconds=_check_timeout(item)),
-                    deadline_at=now + timedelta(seconds=_check_timeout(item) + QUEUE_GRACE_SECONDS),
+                    timeout=timedelta(seconds=timeout),
+                    deadline_at=now + timedelta(seconds=timeout + QUEUE_GRACE_SECONDS),
                 )
-                for item in items
+                for item, timeout in ((item, _check_timeout(item)) for item in items)
             ]
         )
         for item in items:
