@@ -93,3 +93,10 @@ def test_resolver_in_a_denied_network_is_refused(settings):
     outcome = run("dns", {"name": "example.test", "server": "127.0.0.2"}, {})
     assert outcome.status == "error"
     assert outcome.message == "127.0.0.2 is in a denied network (127.0.0.2/32)"
+
+
+def test_a_host_variable_with_a_port_looks_up_the_name_alone(zone):
+    outcome = run("dns", {"name": "{{ host }}", "server": zone.address}, {"host": "app.example.test:8443"})
+
+    assert outcome.status == "passed", outcome.message
+    assert outcome.evidence["name"] == "app.example.test"

@@ -74,3 +74,17 @@ def test_denied_loopback_address_is_refused_without_connecting(settings, host):
     assert outcome.status == "error"
     assert "is in a denied network (127.0.0.2/32)" in outcome.message
     assert "connect_ms" not in outcome.evidence
+
+
+def test_a_db_host_variable_with_a_port_probes_that_port():
+    """A Postgres on another port is `db_host: name:port`; the suggested check's 5432 yields."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free_port = probe.getsockname()[1]
+
+    on_5432 = run("tcp", {"host": "{{ db_host }}", "port": "5432", "probe": "postgres"}, {"db_host": "127.0.0.1:5432"})
+    elsewhere = run("tcp", {"host": "{{ db_host }}", "port": "5432", "probe": "postgres"}, {"db_host": f"127.0.0.1:{free_port}"})
+
+    assert on_5432.status == "passed", on_5432.message
+    assert elsewhere.status == "failed"
+    assert f"127.0.0.1:{free_port}" in elsewhere.message

@@ -117,3 +117,20 @@ def test_tls_to_a_denied_address_is_refused(settings):
     outcome = run("tls", {"host": "127.0.0.2"}, {})
     assert outcome.status == "error"
     assert outcome.message == "127.0.0.2 is in a denied network (127.0.0.2/32)"
+
+
+def test_a_host_variable_with_a_port_is_checked_on_that_port(serve):
+    """CONTRACT.md: `host` may be `name:port`, and the tls check honours the port."""
+    server = serve("localhost")
+
+    outcome = run("tls", {"host": "{{ host }}"}, {"host": f"localhost:{server.port}"})
+
+    assert outcome.status == "passed", outcome.message
+    assert f"localhost:{server.port}" in outcome.message
+
+
+def test_a_host_variable_whose_port_is_not_a_number_is_a_clear_error(serve):
+    outcome = run("tls", {"host": "{{ host }}"}, {"host": "localhost:https"})
+
+    assert outcome.status == "error"
+    assert "not host[:port]" in outcome.message

@@ -26,6 +26,8 @@ from .base import (
 KIND = "dns"
 KEYS: dict[str, str | None] = {"name": None, "type": "A", "expect": None, "server": None}
 REQUIRED = frozenset({"name"})
+# A `{{ host }}` of "name:port" names the record `name`; a DNS name has no port.
+HOST_WITH_PORT = {"name": None}
 TYPES = ("A", "AAAA", "CNAME", "MX", "TXT", "NS", "SOA", "SRV", "CAA")
 NAME_LABEL = re.compile(r"^(\*|[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)$")
 

@@ -93,9 +93,29 @@ def run(kind: str, params: Mapping[str, str], variables: Mapping[str, str], secr
     return redact_outcome(replace(outcome, duration_ms=duration_ms), secrets)
 
 
+def _split_host_ports(module, params: Mapping[str, str], filled: dict[str, str]) -> dict[str, str]:
+    """A `{{ host }}`-style variable may be `name:port` (CONTRACT.md): the name goes where the
+    host goes and the port, where the kind has one, replaces the check's own. Only a value a
+    variable filled is split; what an author wrote literally was validated as written."""
+    for key, port_key in getattr(module, "HOST_WITH_PORT", {}).items():
+        value = filled.get(key, "")
+        if not PLACEHOLDER.search(params.get(key, "")) or (value.count(":") != 1 and not value.startswith("[")):
+            continue
+        host, port = net.split_host_port(value, 0)
+        if not port:
+            continue
+        filled[key] = host
+        if port_key:
+            filled[port_key] = str(port)
+    return filled
+
+
 def _run(kind: str, params: Mapping[str, str], variables: dict[str, str], secrets: tuple[str, ...]) -> Outcome:
     module = _module(kind)
-    filled = fill(params, variables)
+    try:
+        filled = _split_host_ports(module, params, fill(params, variables))
+    except ValueError as exc:  # "name:port" whose port is not a number
+        raise ParamError(f"a host variable is not host[:port] ({exc})") from None
     clean = module.validate(filled)
     for key, value in clean.items():
         leftover = PLACEHOLDER.search(value)

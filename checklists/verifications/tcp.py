@@ -21,6 +21,8 @@ from .base import (
 KIND = "tcp"
 KEYS: dict[str, str | None] = {"host": None, "port": None, "probe": "none"}
 REQUIRED = frozenset({"host", "port"})
+# A `{{ db_host }}` of "name:port" points the probe at that port.
+HOST_WITH_PORT = {"host": "port"}
 PROBES = ("none", "redis", "postgres")
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 

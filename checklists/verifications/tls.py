@@ -26,6 +26,8 @@ from .base import (
 KIND = "tls"
 KEYS: dict[str, str | None] = {"host": None, "port": "443", "min_days": "30"}
 REQUIRED = frozenset({"host"})
+# `{{ host }}` may be "name:port"; its port replaces the default 443.
+HOST_WITH_PORT = {"host": "port"}
 DAY = 86400
 
 
