@@ -25,6 +25,10 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line if line.strip() else "" for line in text.splitlines())
 
 
+def _is_signoff_title(title: str) -> bool:
+    return "".join(ch for ch in title.lower() if ch.isalpha()) in ("signoff", "signoffs", "approvals")
+
+
 def _report_data(run: Run) -> dict:
     items = run_items(run)
     notes = list(run.notes.select_related("author").order_by("created_at", "id"))
@@ -94,7 +98,8 @@ def run_report_markdown(run: Run) -> str:
 
     write_items(items_by_section.get(None, []))
     for section in data["sections"]:
-        if section.roles:
+        if section.roles or (_is_signoff_title(section.title) and not items_by_section.get(section.pk)):
+            # The checklist's own sign-off block: the report's Sign-Off below says who signed.
             continue
         out.append("")
         out.append("#" * max(2, section.level) + " " + section.title)

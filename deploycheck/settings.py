@@ -193,6 +193,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# One queue name per deployment sharing a Redis (and per test session: scripts/test.sh).
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("DEPLOYCHECK_QUEUE", "celery")
 # Checks spend their time waiting on the network: threads, not processes (TRAPS.md).
 CELERY_WORKER_POOL = os.environ.get("DEPLOYCHECK_WORKER_POOL", "threads")
 CELERY_WORKER_CONCURRENCY = int(os.environ.get("DEPLOYCHECK_WORKER_CONCURRENCY", "64"))

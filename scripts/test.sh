@@ -49,5 +49,8 @@ export DEBUG=0 SECURE_SSL_REDIRECT=0 SESSION_COOKIE_SECURE=0 CSRF_COOKIE_SECURE=
 export ALLOWED_HOSTS="${ALLOWED_HOSTS:-127.0.0.1,localhost,testserver}"
 export DEPLOYCHECK_VAR_DIR="${DEPLOYCHECK_VAR_DIR:-$PWD/var/test}"
 export DJANGO_ALLOW_ASYNC_UNSAFE=true
+# A queue of this run's own: a worker left over from another run (or another checkout
+# testing at the same time) must not take this run's checks.
+export DEPLOYCHECK_QUEUE="${DEPLOYCHECK_QUEUE:-deploycheck-test-$$}"
 mkdir -p "$DEPLOYCHECK_VAR_DIR" test-artifacts
 .venv/bin/python -m pytest "$@"

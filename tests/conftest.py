@@ -230,12 +230,53 @@ def test_database_url() -> str:
 test_database_url.__test__ = False
 
 
+class WorkerWorld:
+    """What the worker's operator configured, for the session: an internal CA its TLS checks
+    trust, a resolver it asks for every name (a DNS server on 127.0.0.1 the tests fill), a
+    folder backups may be looked for in, and one loopback address it must refuse."""
+
+    DENIED = "127.0.0.2"
+
+    def __init__(self, base: Path):
+        import trustme
+
+        from .servers import DNSServer
+
+        self.ca = trustme.CA(organization_name="deploycheck worker test CA")
+        self.ca_path = base / "internal-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_path))
+        self.backup_root = base / "backups"
+        self.backup_root.mkdir()
+        self.dns = DNSServer({("localhost", "A"): ["127.0.0.1"]}).start()
+
+    def add_records(self, records: dict[tuple[str, str], list[str]]) -> None:
+        for (name, rdtype), values in records.items():
+            self.dns.records[(name.lower().rstrip("."), rdtype.upper())] = values
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "DEPLOYCHECK_CA_BUNDLE": str(self.ca_path),
+            "DEPLOYCHECK_CHECK_NAMESERVERS": self.dns.address,
+            "DEPLOYCHECK_BACKUP_ROOTS": str(self.backup_root),
+            "DEPLOYCHECK_CHECK_DENY_NETS": f"{self.DENIED}/32",
+        }
+
+
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real worker, started plainly as an operator would, on the test database and Redis."""
+def worker_world(tmp_path_factory):
+    world = WorkerWorld(tmp_path_factory.mktemp("worker-world"))
+    yield world
+    world.dns.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, worker_world):
+    """A real worker, started plainly as an operator would, on the test database and Redis,
+    configured through its environment as `worker_world` says."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with django_db_blocker.unblock():
-        env = {**os.environ, "DATABASE_URL": test_database_url()}
+        env = {**os.environ, "DATABASE_URL": test_database_url(), **worker_world.env}
     handle = open(log, "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "deploycheck", "worker", "--loglevel=INFO", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],

@@ -100,3 +100,12 @@ def test_a_host_variable_with_a_port_looks_up_the_name_alone(zone):
 
     assert outcome.status == "passed", outcome.message
     assert outcome.evidence["name"] == "app.example.test"
+
+
+def test_without_a_server_the_operators_pinned_resolver_answers(zone, settings):
+    settings.DEPLOYCHECK_CHECK_NAMESERVERS = [zone.address]
+
+    outcome = run("dns", {"name": "www.example.test", "type": "CNAME"}, {})
+
+    assert outcome.status == "passed", outcome.message
+    assert outcome.evidence["server"] == zone.address

@@ -170,18 +170,16 @@ def test_the_sweep_turns_a_lost_check_into_an_error(verified_run, api_as, broker
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_denied_address_is_the_checks_message(celery_worker, make_user, api_as, settings):
+def test_an_address_the_operator_denied_is_refused_by_the_worker(celery_worker, worker_world, make_user, api_as):
     lead = make_user("dora", "lead")
-    text = "# Deny\n\n- [ ] Internal answers <!-- check: tcp host=127.0.0.2 port=6379 -->\n"
+    text = f"# Deny\n\n- [ ] Internal answers <!-- check: tcp host={worker_world.DENIED} port=6379 -->\n"
     version = services.template_import(md.parse(text), actor=lead)
     environment = services.environment_get_or_create("deny", "prod")
     run, _ = services.run_start(version=version, environment=environment, version_label="1", actor=lead)
 
-    # The worker is its own process: it reads the deny list from its environment, which the
-    # session fixture cannot change per test. So the denial is checked in-process here too.
-    from checklists.verifications import registry
+    api_as(lead).post(f"/api/v1/runs/{run.pk}/verify", {})
 
-    settings.DEPLOYCHECK_CHECK_DENY_NETS = [*settings.DEPLOYCHECK_CHECK_DENY_NETS, __import__("ipaddress").ip_network("127.0.0.2/32")]
-    outcome = registry.run("tcp", {"host": "127.0.0.2", "port": "6379"}, {})
-    assert outcome.status == "error" and "denied" in outcome.message
+    assert wait_until(lambda: finished(run, 1), timeout=30)
+    result = VerificationResult.objects.get(run=run)
+    assert result.status == "error" and "denied" in result.message
     assert run.items.get().state == "todo"

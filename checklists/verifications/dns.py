@@ -118,6 +118,11 @@ def render(rdtype: str, rdata) -> str:
 def run(params: dict[str, str], ctx: CheckContext) -> Outcome:
     name, rdtype = params["name"], params["type"]
     servers, shown_server = None, "system resolver"
+    pinned = net.pinned_nameservers()
+    if pinned:
+        # The operator pinned the resolvers checks use: a dns check without its own server
+        # asks them too, or it would contradict what the http and tls checks resolved.
+        servers, shown_server = pinned, ", ".join(f"{host}:{port}" for host, port in pinned)
     if "server" in params:
         host, port = net.split_host_port(params["server"], 53)
         # The resolver is a target the author chose, so it meets the deny list too.

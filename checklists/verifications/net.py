@@ -356,7 +356,7 @@ def _hosts_file(name: str, path: str = "/etc/hosts") -> list[IPAddress]:
     return found
 
 
-def _nameservers() -> list[tuple[str, int]] | None:
+def pinned_nameservers() -> list[tuple[str, int]] | None:
     """DEPLOYCHECK_CHECK_NAMESERVERS ("host[:port]" list), when the operator pins resolvers."""
     configured = getattr(settings, "DEPLOYCHECK_CHECK_NAMESERVERS", None)
     if not configured:
@@ -415,7 +415,7 @@ def resolve(host: str, deadline: Deadline) -> list[IPAddress]:
     from_hosts = _hosts_file(name)
     if from_hosts:
         return list(dict.fromkeys(from_hosts))
-    servers = _nameservers()
+    servers = pinned_nameservers()
     try:
         resolver = make_resolver(servers)
     except dns.resolver.NoResolverConfiguration:
