@@ -50,6 +50,16 @@ def test_seed_checklists_import_with_their_counts(seed, items, roles):
     assert version.required_roles == roles
 
 
+def test_import_with_suggested_checks_attaches_them_and_names_the_variables_they_need():
+    plain = run_command("import_checklist", str(SEEDS / "dreamcatcher-production.md"), "--name", "plain")
+    output = run_command("import_checklist", str(SEEDS / "dreamcatcher-production.md"), "--suggest-checks")
+
+    assert "0 checks" in plain
+    version = ChecklistTemplate.objects.exclude(name="plain").get().latest_version()
+    assert version.check_count == 22
+    assert "22 checks (22 suggested; they need host, backup_path, base_url, db_host, redis_host)" in output
+
+
 @pytest.mark.parametrize("seed", ["dreamcatcher-production.md", "saas-chat-production.md", "llm-gateway-production.md"])
 def test_export_then_import_gives_the_same_template_and_the_same_bytes(seed):
     run_command("import_checklist", str(SEEDS / seed))

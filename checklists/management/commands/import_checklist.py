@@ -18,8 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--environment")
         parser.add_argument("--run-version", dest="version_label", default="imported", help="Version label of the imported run.")
         parser.add_argument("--user", help="Who the import is recorded as (default: the first superuser).")
+        parser.add_argument(
+            "--suggest-checks", action="store_true",
+            help="Attach to each item without a check the check the suggester finds for it (as the import preview does).",
+        )
 
-    def handle(self, *args, file, name, as_run, project, environment, version_label, user, **options):
+    def handle(self, *args, file, name, as_run, project, environment, version_label, user, suggest_checks, **options):
         path = Path(file)
         try:
             data = path.read_bytes()
@@ -32,6 +36,7 @@ class Command(BaseCommand):
         # A file without a heading is named by --name, else by its file name.
         name = name or document.name or path.stem
         actor = self._actor(user)
+        suggested = services.suggested_checks_attach(document) if suggest_checks and not as_run else 0
         try:
             if as_run:
                 if not project or not environment:
@@ -55,6 +60,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"template {version.template.pk} ({version.template.slug}) v{version.number}: "
             f"{version.item_count} items, {version.section_count} sections, {version.check_count} checks"
+            + (f" ({suggested} suggested; they need {', '.join(services.document_variables(document))})" if suggested else "")
             + (f", sign-off roles: {', '.join(_role(r, version.role_counts) for r in version.required_roles)}" if version.required_roles else "")
             + (", four eyes" if version.four_eyes else "")
         )
