@@ -160,3 +160,12 @@ def test_the_start_page_says_what_is_still_missing_and_starting_anyway_works(cli
     assert "Still missing for this environment: <code>canary_host</code>" in page
     assert started.status_code == 302
     assert "canary_host" not in Run.objects.get().variables_dict()
+
+
+def test_a_missing_contract_variable_comes_with_an_example_of_its_value(client, member, template):
+    client.force_login(member)
+
+    page = client.get("/runs/new", {"version": template.pk, "project": "new-shop", "environment": "staging"}).content.decode()
+
+    assert 'aria-label="host" placeholder="e.g. app.example.com, or app.example.com:8443"' in page
+    assert 'aria-label="canary_host">' in page  # not one of the contract's: no example to give

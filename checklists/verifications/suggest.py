@@ -27,7 +27,17 @@ from urllib.parse import urlsplit
 
 from .base import PLACEHOLDER, ParamError
 
-__all__ = ["Suggestion", "suggest", "suggest_checks"]
+__all__ = ["VARIABLES", "Suggestion", "suggest", "suggest_checks"]
+
+# The variables suggested checks use (CONTRACT.md), with an example for the page that asks.
+VARIABLES = {
+    "base_url": "https://app.example.com (scheme, host, port; no trailing slash)",
+    "host": "app.example.com, or app.example.com:8443",
+    "redis_host": "redis.internal or redis.internal:6380",
+    "db_host": "db.internal or db.internal:5433",
+    "backup_path": "/var/backups/app/*.sql.gz (under DEPLOYCHECK_BACKUP_ROOTS)",
+    "backup_url": "s3://bucket/prefix/",
+}
 
 
 @dataclass(frozen=True)

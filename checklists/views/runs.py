@@ -25,6 +25,7 @@ from ..models import (
     TemplateVersion,
 )
 from ..selectors import run_board
+from ..verifications.suggest import VARIABLES
 
 TEMPLATE = "checklists/run_detail.html"
 
@@ -318,7 +319,7 @@ def run_start(request):
         "environment": environment,
         "fixed": [v for v in fixed if not v.per_run],
         "per_run": per_run,
-        "missing": missing,
+        "missing": [{"name": name, "example": VARIABLES.get(name, "")} for name in missing],
         "version_label": request.POST.get("version_label", ""),
         "error": error,
     }
