@@ -135,7 +135,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# The image collects static files at build into a folder of their own, outside any volume.
+STATIC_ROOT = Path(os.environ.get("DEPLOYCHECK_STATIC_ROOT", VAR_DIR / "staticfiles"))
 # Self-hosted means one process serves its own static files, hashed and cached, no CDN.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

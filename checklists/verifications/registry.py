@@ -112,8 +112,9 @@ def _split_host_ports(module, params: Mapping[str, str], filled: dict[str, str])
 
 def _run(kind: str, params: Mapping[str, str], variables: dict[str, str], secrets: tuple[str, ...]) -> Outcome:
     module = _module(kind)
+    filled = fill(params, variables)
     try:
-        filled = _split_host_ports(module, params, fill(params, variables))
+        filled = _split_host_ports(module, params, filled)
     except ValueError as exc:  # "name:port" whose port is not a number
         raise ParamError(f"a host variable is not host[:port] ({exc})") from None
     clean = module.validate(filled)
