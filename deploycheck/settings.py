@@ -5,6 +5,7 @@ filesystem broker, so `make run` needs no server at all. Tests and production se
 """
 
 import ipaddress
+import datetime
 import os
 from pathlib import Path
 
@@ -60,11 +61,14 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "django_celery_beat",
+    "axes",
     "checklists",
 ]
 
 MIDDLEWARE = [
+    "deploycheck.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "checklists.middleware.NulRefusalMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -77,6 +81,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "checklists.middleware.RuleErrorMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "deploycheck.urls"
@@ -170,6 +176,39 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Every page's script and style come from this server's own files: no inline script, no
+# style attribute, no eval (htmx's hx-on and indicator styles are off in base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# --- Login throttling (django-axes) ----------------------------------------------------------
+# Both logins (/accounts/login/ and /admin/login/) go through authenticate(), which axes
+# watches: after DEPLOYCHECK_LOGIN_FAILURES failures from one address, or for one user name,
+# that address / user name waits DEPLOYCHECK_LOGIN_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("DEPLOYCHECK_LOGIN_FAILURES", "5"))
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(os.environ.get("DEPLOYCHECK_LOGIN_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
+# The client address: REMOTE_ADDR, or behind a proxy the address the proxy saw (read at
+# request time, so the setting is the only switch).
+DEPLOYCHECK_BEHIND_PROXY = env_bool("DEPLOYCHECK_BEHIND_PROXY", False)
+AXES_CLIENT_IP_CALLABLE = "deploycheck.logs.client_ip"
+AXES_VERBOSE = False
+
 # --- Celery ---------------------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
@@ -236,13 +275,34 @@ DEPLOYCHECK_BACKUP_ROOTS = [
     os.path.realpath(p) for p in os.environ.get("DEPLOYCHECK_BACKUP_ROOTS", "").split(os.pathsep) if p.strip()
 ]
 
+# One JSON object per line, from web and worker alike, with the request id, user and run
+# where they apply (deploycheck.logs). LOG_FORMAT=text (the default with DEBUG, as under
+# `make run`) for a terminal.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "deploycheck.logs.ContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["context"],
+            "formatter": "text" if os.environ.get("LOG_FORMAT", "text" if DEBUG else "json") == "text" else "json",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+# The worker logs through the same configuration instead of Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 CELERY_BEAT_SCHEDULE = {
     "verification-sweep": {"task": "checklists.tasks.verification_sweep", "schedule": 30.0},

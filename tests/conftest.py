@@ -287,6 +287,7 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, worker_w
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the Celery worker did not start:\n" + log.read_text()[-3000:])
         time.sleep(0.2)
+    process.log_path = log
     yield process
     os.killpg(process.pid, signal.SIGTERM)
     try:

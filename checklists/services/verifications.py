@@ -9,6 +9,7 @@ the run's revision through the kernel; only the result rows themselves are writt
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -27,6 +28,8 @@ from ..models import Environment, Run, RunVariable, VerificationResult
 from ..secrets import SecretUnreadable
 from ..verifications.base import errored
 from .kernel import RunBusy, run_change
+
+logger = logging.getLogger(__name__)
 
 # How long a result may wait in the queue, or for a free slot, before the sweep calls it lost.
 QUEUE_GRACE_SECONDS = 300
@@ -342,7 +345,12 @@ def verification_apply(run_id: int) -> int | None:
                 ):
                     change.set_state(item, ItemState.DONE, "")
             VerificationResult.objects.filter(pk__in=[r.pk for r in pending]).update(applied_at=change.now)
-            return len(pending)
+        for result in pending:  # after the commit: a log line never claims what did not happen
+            logger.info(
+                "%s check %s on run %s item %s", result.kind, result.status, run_id, result.item_id,
+                extra={"run": run_id, "item": result.item_id, "kind": result.kind, "status": result.status, "duration_ms": result.duration_ms},
+            )
+        return len(pending)
     except RunBusy:
         return None
 
