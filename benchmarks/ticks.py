@@ -5,8 +5,8 @@
 A tick is `POST /api/v1/runs/{id}/items/{item}` with a bearer token, always a real change (the
 item alternates between `done` and `todo`). Starts, on 127.0.0.1 only: a fresh Postgres database
 (deploycheck_bench_ticks, dropped at the end) and gunicorn with the production command of
-docker-compose.yml (`gunicorn deploycheck.wsgi --workers 3`: sync workers; BENCH_GUNICORN_ARGS
-overrides, e.g. "--workers 4 --threads 4 --worker-class gthread"). Redis from REDIS_URL (default
+docker-compose.yml (`gunicorn -c gunicorn.conf.py deploycheck.wsgi`; BENCH_GUNICORN_ARGS
+overrides, e.g. "--workers 3 --worker-class sync" to compare). Redis from REDIS_URL (default
 redis://127.0.0.1:6379/0); no Celery worker is needed. Setup goes through the management
 commands (`grant bench lead member --create`, `create_api_token bench`) and the API
 (`POST /api/v1/templates/import`: 30 and 300 items in sections of 10; `POST /api/v1/runs`).
@@ -71,7 +71,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 TICKS = int(os.environ.get("BENCH_TICKS", "40"))
 BALLAST = int(os.environ.get("BENCH_BALLAST_RUNS", "12"))
 POLL_SECONDS = float(os.environ.get("BENCH_POLL_SECONDS", "1"))  # 0: no polling (to see what polls cost)
-GUNICORN_ARGS = shlex.split(os.environ.get("BENCH_GUNICORN_ARGS", "--workers 3"))
+GUNICORN_ARGS = shlex.split(os.environ.get("BENCH_GUNICORN_ARGS", "-c gunicorn.conf.py"))
 PASSWORD = "bench-only-password-Xq7!"
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET_RATIO, AIM_RATIO, TARGET_ROWS = 0.10, 0.33, 100

@@ -158,3 +158,29 @@ def test_static_root_follows_the_setting_the_image_sets(tmp_path):
     printed = subprocess.run([sys.executable, "-c", "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'deploycheck.settings'); django.setup(); from django.conf import settings; print(settings.STATIC_ROOT)"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert printed.stdout.strip() == str(tmp_path / "static-in-image"), printed.stderr
+
+
+def test_gunicorn_logs_json_and_leaves_request_lines_to_the_app():
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert config["accesslog"] is None
+    formatter = config["logconfig_dict"]["formatters"]["json"]["()"]
+    assert formatter == "pythonjsonlogger.json.JsonFormatter"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_web_healthcheck_probe_says_whether_the_app_answers(live_server, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    def probe(url: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "ALLOWED_HOSTS": "localhost,deploy.example.com"}
+        return subprocess.run([sys.executable, "-m", "deploycheck.probe", url], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+
+    with __import__("socket").socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+
+    assert probe(f"{live_server.url}/healthz").returncode == 0
+    refused = probe(f"http://127.0.0.1:{port}/healthz")
+    assert refused.returncode == 1 and "refused" in refused.stderr.lower()
