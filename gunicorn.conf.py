@@ -26,6 +26,11 @@ keeps the polls' connections alive.
 
 import multiprocessing
 import os
+import sys
+
+# gunicorn reads this file before it puts the app's folder on sys.path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from deploycheck.logs import JSON_FORMATTER  # noqa: E402
 
 
 def _int(name: str, default: int) -> int:
@@ -50,14 +55,7 @@ errorlog = "-"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(levelname)s %(name)s %(message)s",
-            "rename_fields": {"levelname": "level", "name": "logger"},
-            "timestamp": "time",
-        },
-    },
+    "formatters": {"json": JSON_FORMATTER},
     "handlers": {
         "error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
         "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},

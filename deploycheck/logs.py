@@ -17,6 +17,13 @@ import uuid
 
 from django.conf import settings
 
+# The one JSON line format, shared by Django's LOGGING and gunicorn.conf.py.
+JSON_FORMATTER = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "fmt": "%(levelname)s %(name)s %(message)s",
+    "rename_fields": {"levelname": "level", "name": "logger"},
+    "timestamp": "time",
+}
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _context: contextvars.ContextVar[dict] = contextvars.ContextVar("deploycheck_log_context", default={})
 logger = logging.getLogger("deploycheck.request")
@@ -61,27 +68,31 @@ class RequestLogMiddleware:
         given = request.headers.get("X-Request-ID", "")
         request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         request.request_id = request_id
-        token = bind(request_id=request_id)
+        # A fresh context per request, left in place when the response leaves: Django logs
+        # a 4xx or 5xx (django.request) after the middleware has returned, and that line
+        # should carry the same id. The thread's next request replaces it.
+        _context.set({"request_id": request_id})
         started = time.monotonic()
-        try:
-            response = self.get_response(request)
-            user = getattr(request, "user", None)
-            if user is not None and user.is_authenticated:
-                bind(user=user.get_username())
-            match = getattr(request, "resolver_match", None)
-            kwargs = match.kwargs if match is not None else {}
-            run = kwargs.get("run_id") or (kwargs.get("pk") if "/runs/" in request.path else None)
-            if run is not None:
-                bind(run=int(run))
-            response["X-Request-ID"] = request_id
-            logger.info(
-                "%s %s %s", request.method, request.path, response.status_code,
-                extra={"method": request.method, "path": request.path, "status": response.status_code,
-                       "duration_ms": int((time.monotonic() - started) * 1000), "client": client_ip(request)},
-            )
-            return response
-        finally:
-            _context.reset(token)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        user = getattr(request, "user", None)
+        bind(user=user.get_username() if user is not None and user.is_authenticated else None, run=_run_of(request))
+        logger.info(
+            "%s %s %s", request.method, request.path, response.status_code,
+            extra={"method": request.method, "path": request.path, "status": response.status_code,
+                   "duration_ms": int((time.monotonic() - started) * 1000), "client": client_ip(request)},
+        )
+        return response
+
+
+def _run_of(request) -> int | None:
+    """The run a page or API call is about, from its URL (never trusted beyond being a number)."""
+    match = getattr(request, "resolver_match", None)
+    kwargs = match.kwargs if match is not None else {}
+    run = kwargs.get("run_id") or (kwargs.get("pk") if "/runs/" in request.path else None)
+    if isinstance(run, int):
+        return run
+    return int(run) if isinstance(run, str) and run.isascii() and run.isdecimal() and len(run) < 19 else None
 
 
 def task_started(task_id=None, task=None, **_):

@@ -4,13 +4,15 @@ With no DATABASE_URL the app uses a SQLite file, and with no REDIS_URL Celery us
 filesystem broker, so `make run` needs no server at all. Tests and production set both.
 """
 
-import ipaddress
 import datetime
+import ipaddress
 import os
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from deploycheck.logs import JSON_FORMATTER
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DEPLOYCHECK_VAR_DIR", BASE_DIR / "var"))
@@ -283,12 +285,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "deploycheck.logs.ContextFilter"}},
     "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "fmt": "%(levelname)s %(name)s %(message)s",
-            "rename_fields": {"levelname": "level", "name": "logger"},
-            "timestamp": "time",
-        },
+        "json": JSON_FORMATTER,
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {

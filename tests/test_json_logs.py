@@ -71,3 +71,18 @@ def test_the_worker_logs_json_lines_naming_the_run_and_the_task(celery_worker, r
     assert len(found) == answer.json_body["queued"]
     assert {entry["task"] for entry in found} == {"checklists.tasks.verification_run"}
     assert all(entry["task_id"] and entry["status"] in ("passed", "failed", "error") for entry in found)
+
+
+@pytest.mark.django_db
+def test_a_nonsense_run_id_in_the_path_is_logged_without_a_run(client, member, web_log):
+    client.force_login(member)
+
+    answer = client.get("/api/v1/runs/null,null")
+
+    assert answer.status_code in (401, 404, 422)
+    entries = lines(web_log.getvalue())
+    request_line = next(e for e in entries if e["logger"] == "deploycheck.request")
+    assert "run" not in request_line
+    # Django's own line about the refusal carries the same request id.
+    refusal = next(e for e in entries if e["logger"] == "django.request")
+    assert refusal["request_id"] == request_line["request_id"] == answer["X-Request-ID"]

@@ -163,7 +163,7 @@ def test_static_root_follows_the_setting_the_image_sets(tmp_path):
 def test_gunicorn_logs_json_and_leaves_request_lines_to_the_app():
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert config["accesslog"] is None
-    formatter = config["logconfig_dict"]["formatters"]["json"]["()"]
+    formatter = config["logconfig_dict"]["formatters"]["json"]["()"]  # shared with settings.LOGGING
     assert formatter == "pythonjsonlogger.json.JsonFormatter"
 
 
