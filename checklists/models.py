@@ -471,6 +471,10 @@ class VerificationResult(models.Model):
     # Set once the result's events and tick are written to the run (see verification_apply).
     applied_at = models.DateTimeField(null=True, blank=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # A check whose worker was lost is queued once more (the sweep, or its restarted worker);
+    # a second loss is an error. `claimed_by` is the Celery node running it.
+    attempts = models.PositiveSmallIntegerField(default=1)
+    claimed_by = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-queued_at", "-id"]

@@ -3,16 +3,17 @@
 import logging
 
 from celery import shared_task
+from celery.signals import worker_ready
 
 from . import services
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def verification_run(result_ids: list[int] | int) -> None:
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def verification_run(self, result_ids: list[int] | int) -> None:
     ids = [result_ids] if isinstance(result_ids, int) else list(result_ids)
-    claimed = services.verification_claim(ids)
+    claimed = services.verification_claim(ids, worker=self.request.hostname or "")
     if not claimed:
         return
     try:
@@ -31,3 +32,17 @@ def verification_sweep() -> int:
 @shared_task(ignore_result=True)
 def verification_scheduled(run_id: int | None = None, environment_id: int | None = None) -> int:
     return services.verification_scheduled(run_id=run_id, environment_id=environment_id)
+
+
+@worker_ready.connect
+def recover_lost_checks(sender=None, **_):
+    """A worker restarted under its node name (celery@$HOSTNAME) queues again, at once, the
+    checks it was running when it died."""
+    hostname = getattr(sender, "hostname", "") or ""
+    try:
+        recovered = services.verification_recover(worker=hostname)
+    except Exception:  # never keep a worker from starting; the sweep will find them
+        log.exception("could not recover the checks %s was running", hostname)
+        return
+    if recovered:
+        log.warning("%s queued again %s checks it was running when it stopped", hostname, recovered)

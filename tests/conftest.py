@@ -214,6 +214,13 @@ def throwaway_redis(tmp_path):
             process.terminate()
             process.wait(timeout=10)
 
+        def queued(self) -> int:
+            """Messages waiting in this run's Celery queue."""
+            import redis
+            from django.conf import settings
+
+            return redis.Redis.from_url(self.url).llen(settings.CELERY_TASK_DEFAULT_QUEUE)
+
     yield Server()
     if process.poll() is None:
         process.kill()

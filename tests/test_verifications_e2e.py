@@ -150,7 +150,7 @@ def test_with_redis_down_verify_says_so_records_nothing_and_ticking_still_works(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_sweep_turns_a_lost_check_into_an_error(verified_run, api_as, broker_at, throwaway_redis):
+def test_a_lost_check_runs_once_more_and_a_second_loss_is_an_error(verified_run, api_as, broker_at, throwaway_redis):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -158,15 +158,22 @@ def test_the_sweep_turns_a_lost_check_into_an_error(verified_run, api_as, broker
     from checklists.tasks import verification_sweep
 
     run, lead = verified_run
-    broker_at(throwaway_redis.url)
+    broker_at(throwaway_redis.url)  # no worker listens here: every check is lost
     api_as(lead).post(f"/api/v1/runs/{run.pk}/verify", {})
     VerificationResult.objects.filter(run=run).update(deadline_at=timezone.now() - timedelta(seconds=1))
 
     assert verification_sweep() == 3
+    again = VerificationResult.objects.filter(run=run)
+    assert {(r.status, r.attempts) for r in again} == {("queued", 2)}
+    assert all(r.deadline_at > timezone.now() for r in again)
+    assert throwaway_redis.queued() >= 2  # published again (in two tasks: a first lot and this one)
+
+    VerificationResult.objects.filter(run=run).update(deadline_at=timezone.now() - timedelta(seconds=1))
+    assert verification_sweep() == 3
 
     statuses = set(VerificationResult.objects.filter(run=run).values_list("status", flat=True))
     assert statuses == {"error"}
-    assert "past its deadline" in VerificationResult.objects.filter(run=run).first().message
+    assert "lost twice" in VerificationResult.objects.filter(run=run).first().message
 
 
 @pytest.mark.django_db(transaction=True)

@@ -102,19 +102,13 @@ def verification_enqueue(*, run: Run, actor, item_ids: list[int] | None = None, 
 
     With the broker down nothing is recorded and the caller gets QueueUnavailable (503).
     """
-    from ..tasks import verification_run
-
     problem = health.broker_ready()
     if problem:
         raise QueueUnavailable(f"The verification queue is unavailable ({problem}); nothing was queued. Tick items by hand or try again.")
     results = verification_request(run=run, actor=actor, item_ids=item_ids, as_evidence=as_evidence)
     published = []
     try:
-        # A fresh connection each time: a pooled one may still point at a broker that went away.
-        with verification_run.app.connection_for_write() as broker:
-            for chunk in _chunks([r.pk for r in results]):
-                verification_run.apply_async(args=[chunk], retry=False, connection=broker)
-                published.extend(chunk)
+        _publish([r.pk for r in results], published)
     except Exception as exc:
         # The broker went away between the ping and the publish: what never left is an error
         # now, through the kernel, so the item's verdict and the gate do not wait for it.
@@ -124,6 +118,19 @@ def verification_enqueue(*, run: Run, actor, item_ids: list[int] | None = None, 
             f"The verification queue is unavailable ({exc.__class__.__name__}); {len(published)} of {len(results)} checks were queued."
         ) from exc
     return results
+
+
+def _publish(ids: list[int], published: list[int] | None = None) -> None:
+    """Hand results to the workers, a few per task, on the configured queue (read now, so a
+    deployment or a test may point it elsewhere)."""
+    from ..tasks import verification_run
+
+    # A fresh connection each time: a pooled one may still point at a broker that went away.
+    with verification_run.app.connection_for_write() as broker:
+        for chunk in _chunks(ids):
+            verification_run.apply_async(args=[chunk], retry=False, connection=broker, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
+            if published is not None:
+                published.extend(chunk)
 
 
 def _chunks(ids: list[int]) -> list[list[int]]:
@@ -136,10 +143,11 @@ def _chunks(ids: list[int]) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def verification_claim(result_ids: list[int]) -> list[int]:
+def verification_claim(result_ids: list[int], *, worker: str = "") -> list[int]:
     """Claim queued results for this worker; a redelivered task finds nothing left to claim.
 
     The claimed items show `running` on every open page: the revision moves with them.
+    `worker` (the Celery node name) lets that node, restarted, take back what it lost.
     """
     now = timezone.now()
     # One conditional UPDATE; the rows this task won carry its own claim instant (a second
@@ -147,6 +155,7 @@ def verification_claim(result_ids: list[int]) -> list[int]:
     VerificationResult.objects.filter(pk__in=result_ids, status=VerificationStatus.QUEUED).update(
         status=VerificationStatus.RUNNING,
         started_at=now,
+        claimed_by=worker[:200],
         # Until the check gets a slot: it may wait behind others in this worker.
         deadline_at=now + timedelta(seconds=QUEUE_GRACE_SECONDS),
     )
@@ -369,16 +378,48 @@ def verification_sweep() -> int:
     )
     for run_id in list(orphaned):
         verification_apply(run_id)
-    stuck = VerificationResult.objects.filter(
-        status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING], deadline_at__lt=timezone.now()
-    ).values_list("pk", "status")
-    count = 0
-    for pk, status in stuck:
+    stuck = VerificationResult.objects.filter(status__in=[VerificationStatus.QUEUED, VerificationStatus.RUNNING], deadline_at__lt=timezone.now())
+    return _retry_or_write_off(stuck)
+
+
+def verification_recover(*, worker: str) -> int:
+    """A worker that starts under a node name takes back what that node was running when it
+    died: those checks go back in the queue at once rather than at their deadline."""
+    if not worker:
+        return 0
+    return _retry_or_write_off(VerificationResult.objects.filter(status=VerificationStatus.RUNNING, claimed_by=worker))
+
+
+def _retry_or_write_off(lost) -> int:
+    """A lost check (its worker died, or the queue dropped it) runs once more; lost a second
+    time, it is an error that says so. Answers how many results were handled."""
+    lost = list(lost.values_list("pk", "status", "attempts", "timeout"))
+    now = timezone.now()
+    again = []
+    for pk, status, attempts, timeout in lost:
+        if attempts >= 2:
+            continue
+        # Conditional, like the claim: a verdict written meanwhile, or another sweep, wins.
+        if VerificationResult.objects.filter(pk=pk, status=status, attempts=attempts).update(
+            status=VerificationStatus.QUEUED, attempts=attempts + 1, started_at=None, claimed_by="",
+            deadline_at=now + timeout + timedelta(seconds=QUEUE_GRACE_SECONDS),
+        ):
+            again.append(pk)
+    if again:
+        logger.warning("queued %s lost checks again: %s", len(again), again[:20])
+        try:
+            _publish(again)
+        except Exception as exc:  # the broker is down: the next sweep finds them past deadline
+            logger.warning("could not queue lost checks again (%s)", exc.__class__.__name__)
+    count = len(again)
+    for pk, status, attempts, _ in lost:
+        if attempts < 2:
+            continue
         where = "waiting in the queue" if status == VerificationStatus.QUEUED else "running"
         if verification_record(
             result_id=pk,
             status=VerificationStatus.ERROR,
-            message=f"No result: the check was still {where} past its deadline (a worker stopped or the queue lost it).",
+            message=f"No result: the check was lost twice, last while {where} (a worker stopped or the queue lost it).",
             past_deadline=True,
         ):
             count += 1
