@@ -27,3 +27,7 @@ class KernelBypass(RuntimeError):
 
     Not a RuleError: it is our bug, never the user's, and must not be turned into a 4xx.
     """
+
+
+DATABASE_UNAVAILABLE = "The database is unavailable right now (restarting or unreachable); nothing was changed. Try again in a moment."
+SERVER_ERROR = "Something went wrong on our side; nothing was changed. The details are in the server log."

@@ -27,3 +27,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("checklists.urls")),
 ]
+
+# Uncaught errors: a database outage is a 503 saying so (JSON under /api/), anything else a
+# plain 500 page; neither reads the database nor shows a traceback.
+handler500 = "checklists.views.health.server_error"

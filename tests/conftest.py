@@ -201,18 +201,20 @@ def throwaway_redis(tmp_path):
     if binary is None:
         pytest.fail("redis-server is not installed (.ci/run installs it)")
     port = free_port()
-    process = subprocess.Popen(
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port)
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
 
     class Server:
         url = f"redis://127.0.0.1:{port}/0"
+        process = None
+
+        def start(self):
+            """Start it (again, on the same port: "Redis is back")."""
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for_port(port)
 
         def stop(self):
-            process.terminate()
-            process.wait(timeout=10)
+            self.process.terminate()
+            self.process.wait(timeout=10)
 
         def queued(self) -> int:
             """Messages waiting in this run's Celery queue."""
@@ -221,10 +223,12 @@ def throwaway_redis(tmp_path):
 
             return redis.Redis.from_url(self.url).llen(settings.CELERY_TASK_DEFAULT_QUEUE)
 
-    yield Server()
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+    server = Server()
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        server.process.kill()
+        server.process.wait()
 
 
 def test_database_url() -> str:
@@ -302,6 +306,57 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, worker_w
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
     handle.close()
+
+
+class Worker:
+    """`celery worker` as an operator starts it, under a fixed node name, on one queue."""
+
+    def __init__(self, queue: str, env: dict, log_dir):
+        self.queue, self.env, self.log_dir = queue, env, log_dir
+        self.node = f"{queue}@localhost"
+        self.process = None
+        self.starts = 0
+
+    def start(self, **env) -> None:
+        self.env.update(env)
+        self.starts += 1
+        log = self.log_dir / f"worker-{self.starts}.log"
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "deploycheck", "worker", "-Q", self.queue, "-n", self.node,
+             "--loglevel=INFO", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=self.env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while "ready" not in log.read_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the worker did not start:\n" + log.read_text()[-3000:])
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def own_worker(settings, tmp_path, worker_world):
+    """A worker only this test uses (a fault test may kill it), on a queue of its own; call
+    `start(REDIS_URL=...)` to point it at another broker."""
+    import uuid
+
+    queue = f"owntest-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue  # this test's publishes go to its own worker
+    worker = Worker(queue, {**os.environ, "DATABASE_URL": test_database_url(), "DEPLOYCHECK_QUEUE": queue, **worker_world.env}, tmp_path)
+    yield worker
+    worker.stop()
 
 
 def wait_until(predicate, timeout: float = 30, interval: float = 0.1):

@@ -7,12 +7,7 @@ The worker here is the test's own, on a queue of its own, so killing it touches 
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
 
 import pytest
@@ -21,57 +16,11 @@ from checklists import markdown as md
 from checklists import services
 from checklists.models import VerificationResult
 
-from .conftest import ROOT, test_database_url, wait_until
+from .conftest import wait_until
 from .servers import http_server, slow  # noqa: F401
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 CHECKS = 100
-
-
-class Worker:
-    """`celery worker` as an operator starts it, under a fixed node name, on one queue."""
-
-    def __init__(self, queue: str, env: dict, log_dir):
-        self.queue, self.env, self.log_dir = queue, env, log_dir
-        self.node = f"{queue}@localhost"
-        self.process = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        log = self.log_dir / f"worker-{self.starts}.log"
-        self.log = log
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "deploycheck", "worker", "-Q", self.queue, "-n", self.node,
-             "--loglevel=INFO", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=self.env, stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while "ready" not in log.read_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the worker did not start:\n" + log.read_text()[-3000:])
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def own_worker(settings, tmp_path, worker_world):
-    queue = f"killtest-{uuid.uuid4().hex[:8]}"
-    settings.CELERY_TASK_DEFAULT_QUEUE = queue  # this test's publishes go to its own worker
-    worker = Worker(queue, {**os.environ, "DATABASE_URL": test_database_url(), "DEPLOYCHECK_QUEUE": queue, **worker_world.env}, tmp_path)
-    yield worker
-    worker.stop()
 
 
 def test_a_worker_killed_mid_batch_and_restarted_leaves_no_check_behind(own_worker, http_server, make_user):  # noqa: F811

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
@@ -42,6 +42,14 @@ api = NinjaAPI(
 
 def error(request, message: str, status: int, **extra):
     return api.create_response(request, {"error": message, **extra}, status=status)
+
+
+@api.exception_handler(DatabaseError)
+def _database_unavailable(request, exc: DatabaseError):
+    # Postgres restarting or unreachable: a clean answer a pipeline can retry on, never a 500.
+    from ..errors import DATABASE_UNAVAILABLE
+
+    return error(request, DATABASE_UNAVAILABLE, 503)
 
 
 @api.exception_handler(ValidationError)
