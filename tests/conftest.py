@@ -311,16 +311,17 @@ def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory, worker_w
 class Worker:
     """`celery worker` as an operator starts it, under a fixed node name, on one queue."""
 
-    def __init__(self, queue: str, env: dict, log_dir):
-        self.queue, self.env, self.log_dir = queue, env, log_dir
-        self.node = f"{queue}@localhost"
+    def __init__(self, queue: str, env: dict, log_dir, node: str | None = None):
+        self.queue, self.env, self.log_dir = queue, dict(env), log_dir
+        self.node = node or f"{queue}@localhost"
         self.process = None
         self.starts = 0
+        self.siblings: list[Worker] = []
 
     def start(self, **env) -> None:
         self.env.update(env)
         self.starts += 1
-        log = self.log_dir / f"worker-{self.starts}.log"
+        log = self.log_dir / f"{self.node}-{self.starts}.log"
         self.log = log
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "deploycheck", "worker", "-Q", self.queue, "-n", self.node,
@@ -332,6 +333,12 @@ class Worker:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the worker did not start:\n" + log.read_text()[-3000:])
             time.sleep(0.1)
+
+    def sibling(self, node: str) -> "Worker":
+        """Another worker on the same queue (a second replica), stopped with this one."""
+        other = Worker(self.queue, self.env, self.log_dir, node=node)
+        self.siblings.append(other)
+        return other
 
     def kill(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
@@ -357,6 +364,8 @@ def own_worker(settings, tmp_path, worker_world):
     worker = Worker(queue, {**os.environ, "DATABASE_URL": test_database_url(), "DEPLOYCHECK_QUEUE": queue, **worker_world.env}, tmp_path)
     yield worker
     worker.stop()
+    for other in worker.siblings:
+        other.stop()
 
 
 def wait_until(predicate, timeout: float = 30, interval: float = 0.1):

@@ -74,3 +74,25 @@ def test_a_restarted_worker_takes_back_only_what_its_own_node_was_running(run, m
     assert (first.status, first.attempts, first.claimed_by) == ("queued", 2, "")
     assert (second.status, second.attempts) == ("running", 1)
     assert throwaway_redis.queued() == 1
+
+
+def test_two_workers_on_one_queue_run_each_of_300_checks_once(own_worker, http_server, make_user):  # noqa: F811
+    http_server.route("/fast", 200, "ok")
+    lines = ["# Fleet", "", "## Checks", ""]
+    lines += [f'- [ ] Node {n} answers <!-- check: http url="{http_server.url("/fast")}?node={n}" -->' for n in range(300)]
+    lead = make_user("lena", "lead")
+    version = services.template_import(md.parse("\n".join(lines) + "\n"), actor=lead)
+    run, _ = services.run_start(version=version, environment=services.environment_get_or_create("fleet", "prod"), version_label="1", actor=lead)
+    second = own_worker.sibling(f"second-{own_worker.queue}@localhost")
+    own_worker.start()
+    second.start()
+
+    services.verification_enqueue(run=run, actor=lead)
+    results = VerificationResult.objects.filter(run=run)
+    assert wait_until(lambda: not results.filter(applied_at__isnull=True).exists(), timeout=90)
+
+    assert set(results.values_list("status", flat=True)) == {"passed"}
+    hits = Counter(request["path"] for request in http_server.seen)
+    assert len(hits) == 300 and set(hits.values()) == {1}, "a check ran twice"
+    # Both replicas took a share.
+    assert set(results.values_list("claimed_by", flat=True)) == {own_worker.node, second.node}
