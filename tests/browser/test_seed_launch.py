@@ -91,6 +91,7 @@ def test_a_seed_checklist_verifies_itself_and_ends_in_a_signed_report(seed, team
 
     # --- The lead imports the file: the preview lists every suggestion with its reason. ------
     lena = login("lena")
+    lena.set_default_navigation_timeout(30_000)  # 300-item pages on a busy 2-core machine
     lena.goto(f"{live_server.url}/templates/import")
     lena.set_input_files("input[name=file]", str(path))
     lena.click("button[name=preview]")
@@ -125,6 +126,7 @@ def test_a_seed_checklist_verifies_itself_and_ends_in_a_signed_report(seed, team
 
     # --- An engineer starts the run; the page says what the environment still lacks. ---------
     sam = login("sam", viewport={"width": 1280, "height": 900})
+    sam.set_default_navigation_timeout(30_000)
     sam.goto(f"{live_server.url}/runs/new?version={version.pk}")
     sam.fill("input[name=project]", slug)
     sam.fill("input[name=environment]", "production")
@@ -195,10 +197,11 @@ def test_a_seed_checklist_verifies_itself_and_ends_in_a_signed_report(seed, team
         if role:
             form.locator("select[name=role]").select_option(role)
         form.locator("button[value=approve]").click()
-        expect(lena.locator("#signoff .signoffs")).to_contain_text(f"{role or 'Lead'}: Approved by lena")
+        # The last approval takes the run live and reloads the whole 300-item page: slow on a busy machine.
+        expect(lena.locator("#signoff .signoffs")).to_contain_text(f"{role or 'Lead'}: Approved by lena", timeout=20_000)
     run.refresh_from_db()
     assert run.is_live
-    expect(sam.locator("#run-status .status")).to_have_text("Live", timeout=5000)
+    expect(sam.locator("#run-status .status")).to_have_text("Live", timeout=20_000)
 
     # --- The Markdown report: the seed's structure, marks, who and when, one line per check. -
     with lena.expect_download() as download:
