@@ -29,6 +29,10 @@ test: $(STAMP)
 clean:
 	rm -rf var/ .pytest_cache test-artifacts
 
+# Every benchmark, then benchmarks/RESULTS.md; a missed target shows there (and as the exit status).
 bench: $(STAMP)
-	$(PY) benchmarks/verifications.py
-	$(PY) benchmarks/ticks.py
+	status=0; \
+	$(PY) benchmarks/verifications.py || status=1; \
+	$(PY) benchmarks/ticks.py || status=1; \
+	$(PY) benchmarks/report.py; \
+	exit $$status

@@ -104,6 +104,17 @@ def cpu_seconds(pids) -> dict[int, float]:
     return out
 
 
+def peak_rss_mb(pid: int) -> float | None:
+    """The most memory the process has held (VmHWM), in MB."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
 def children(pid: int) -> list[int]:
     found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
     return [pid, *map(int, found)]
@@ -340,6 +351,7 @@ def main() -> int:
         app_cpu_before, pg_cpu_before = cpu_seconds(children(gunicorn.pid)), cpu_seconds(stats.backends())
         run_threads(client, items[:CLIENTS])
         app_tps = counts["ticks"] / SECONDS
+        worker_peak_rss_mb = max((peak_rss_mb(pid) for pid in children(gunicorn.pid)), default=None)
         app_cpu = sum(cpu_seconds(children(gunicorn.pid)).values()) - sum(app_cpu_before.values())
         pg_cpu = sum(v - pg_cpu_before.get(pid, 0.0) for pid, v in cpu_seconds(stats.backends()).items())
 
@@ -419,11 +431,12 @@ def main() -> int:
                 "postgres_cpu_ms_per_tick": round(pg_cpu * 1000 / counts["ticks"], 1) if counts["ticks"] else None,
                 "tick_p50_ms": pct(latencies, 0.5), "tick_p95_ms": pct(latencies, 0.95),
                 "polls": counts["polls"], "polls_with_changes": counts["polls_200"], "poll_errors": counts["poll_errors"],
-                "poll_p50_ms": pct(poll_latencies, 0.5), "poll_p95_ms": pct(poll_latencies, 0.95), "errors": errors},
+                "poll_p50_ms": pct(poll_latencies, 0.5), "poll_p95_ms": pct(poll_latencies, 0.95), "errors": errors,
+                "gunicorn_worker_peak_rss_mb": worker_peak_rss_mb},
         "floor": {"ticks": floor_counts["ticks"], "ticks_per_s": round(floor_tps, 1), "errors": floor_counts["errors"],
                   "rows_per_tick": round(floor_rows / floor_counts["ticks"], 1) if floor_counts["ticks"] else None},
         "ratio": round(ratio, 3),
-        "targets": {"ratio_min": TARGET_RATIO, "ratio_aim": AIM_RATIO, "rows_per_tick_under": TARGET_ROWS},
+        "targets": {"ratio_min": TARGET_RATIO, "ratio_aim": AIM_RATIO, "rows_per_tick_under": TARGET_ROWS, "worker_rss_mb_max": 150},
     }
     (RESULTS / "ticks.json").write_text(json.dumps(report, indent=2) + "\n")
 
@@ -449,6 +462,7 @@ def main() -> int:
     print(f"{'  polls of the run page':<38}{counts['polls']:>12}   "
           f"({counts['polls_200']} with changes; p50 {report['app']['poll_p50_ms']} ms, p95 {report['app']['poll_p95_ms']} ms, "
           f"{counts['poll_errors']} errors)")
+    print(f"{'  peak RSS of a gunicorn worker':<38}{worker_peak_rss_mb!s:>12}   MB (target <= 150, aim 120)")
     print(f"{'floor ticks/s (UPDATE + INSERT)':<38}{floor_tps:>12.1f}   ({floor_counts['errors']} errors)")
     print(f"{'ratio':<38}{ratio:>12.3f}   >= {TARGET_RATIO} (aim {AIM_RATIO}): {'ok' if ratio >= TARGET_RATIO else 'MISSED'}")
     if errors:
