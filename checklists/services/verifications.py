@@ -393,18 +393,16 @@ def verification_recover(*, worker: str) -> int:
 def _retry_or_write_off(lost) -> int:
     """A lost check (its worker died, or the queue dropped it) runs once more; lost a second
     time, it is an error that says so. Answers how many results were handled."""
-    lost = list(lost.values_list("pk", "status", "attempts", "timeout"))
     now = timezone.now()
-    again = []
-    for pk, status, attempts, timeout in lost:
-        if attempts >= 2:
-            continue
-        # Conditional, like the claim: a verdict written meanwhile, or another sweep, wins.
-        if VerificationResult.objects.filter(pk=pk, status=status, attempts=attempts).update(
-            status=VerificationStatus.QUEUED, attempts=attempts + 1, started_at=None, claimed_by="",
-            deadline_at=now + timeout + timedelta(seconds=QUEUE_GRACE_SECONDS),
-        ):
-            again.append(pk)
+    twice = list(lost.filter(attempts__gte=2).values_list("pk", "status"))  # read before the requeue below
+    with transaction.atomic():
+        # Locked, so a verdict written meanwhile, or another sweep, cannot interleave; one
+        # UPDATE for all of them, each deadline from its own timeout.
+        again = list(lost.filter(attempts__lt=2).select_for_update(skip_locked=True).values_list("pk", flat=True))
+        VerificationResult.objects.filter(pk__in=again).update(
+            status=VerificationStatus.QUEUED, attempts=F("attempts") + 1, started_at=None, claimed_by="",
+            deadline_at=ExpressionWrapper(Value(now + timedelta(seconds=QUEUE_GRACE_SECONDS)) + F("timeout"), output_field=DateTimeField()),
+        )
     if again:
         logger.warning("queued %s lost checks again: %s", len(again), again[:20])
         try:
@@ -412,9 +410,7 @@ def _retry_or_write_off(lost) -> int:
         except Exception as exc:  # the broker is down: the next sweep finds them past deadline
             logger.warning("could not queue lost checks again (%s)", exc.__class__.__name__)
     count = len(again)
-    for pk, status, attempts, _ in lost:
-        if attempts < 2:
-            continue
+    for pk, status in twice:
         where = "waiting in the queue" if status == VerificationStatus.QUEUED else "running"
         if verification_record(
             result_id=pk,
