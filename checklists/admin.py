@@ -204,3 +204,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Tokens are made with `manage.py create_api_token`, which shows the token once.
         return False
+
+
+@admin.register(models.OutboxMessage)
+class OutboxMessageAdmin(ForLookingOnly, admin.ModelAdmin):
+    """What deploycheck owes outside and how its delivery went; the worker sends it."""
+
+    list_display = ["created_at", "kind", "target", "run", "attempts", "next_attempt_at", "delivered_at", "failed_at", "last_error"]
+    list_filter = ["kind"]
+    search_fields = ["target", "subject"]
+
+
+@admin.register(models.GithubDeploymentRequest)
+class GithubDeploymentRequestAdmin(ForLookingOnly, admin.ModelAdmin):
+    list_display = ["received_at", "repository", "environment", "sha", "ref", "run", "reports", "answer", "answered_at"]
+    search_fields = ["repository", "sha", "ref"]

@@ -563,3 +563,84 @@ class ApiToken(models.Model):
         if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
             cls.objects.filter(pk=token.pk).update(last_used_at=now)
         return token.user
+
+
+# --- Outbox and integrations ------------------------------------------------------------------
+
+
+class OutboxMessage(models.Model):
+    """Something deploycheck owes the outside world (GitHub's answer, later a notification),
+    written in the same transaction as the change that caused it and delivered by a Celery
+    task with retries and backoff (services/outbox.py): a broker or receiver outage delays
+    the message, never the change, and a rolled-back change sends nothing.
+
+    `kind` names the sender in integrations.SENDERS, which reads `target` and `payload`;
+    `subject` groups the messages of one thing (a GitHub deployment request) so that a final
+    answer can retire reports still waiting.
+    """
+
+    kind = models.CharField(max_length=40)
+    target = models.CharField(max_length=2000, help_text="Where it goes: a URL, an address.")
+    payload = models.JSONField(default=dict, blank=True)
+    subject = models.CharField(max_length=100, blank=True)
+    run = models.ForeignKey(Run, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Due for a (first or next) attempt from this moment; a claimed message is pushed past its lease.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True, help_text="Given up: refused by the receiver, or out of attempts.")
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="outbox_due", condition=models.Q(delivered_at__isnull=True, failed_at__isnull=True)),
+            models.Index(fields=["subject"], name="outbox_subject"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} → {self.target}"
+
+    @property
+    def state(self) -> str:
+        if self.delivered_at:
+            return "delivered"
+        return "failed" if self.failed_at else "pending"
+
+
+class GithubDeploymentRequest(models.Model):
+    """One `deployment_protection_rule` event: a GitHub deployment waiting for deploycheck.
+
+    Matched to the newest run of its project (the repository's name), environment and version
+    (the sha, a 7+ character prefix of it, or the ref unless it is the default branch), then
+    answered once: `approved` when that run goes live, `rejected` when it is aborted or rolled back.
+    """
+
+    delivery = models.CharField(max_length=100, blank=True, help_text="X-GitHub-Delivery")
+    repository = models.CharField(max_length=300, help_text="owner/name")
+    project = models.CharField(max_length=200, help_text="The repository's name without its owner.")
+    environment = models.CharField(max_length=200)
+    sha = models.CharField(max_length=64, blank=True)
+    ref = models.CharField(max_length=300, blank=True, help_text="Without refs/heads/ or refs/tags/; empty when it is the default branch.")
+    deployment_id = models.BigIntegerField(null=True, blank=True)
+    installation_id = models.BigIntegerField()
+    callback_url = models.CharField(max_length=2000)
+    # Where GitHub reached deploycheck: the run links in its answers when DEPLOYCHECK_BASE_URL is unset.
+    site_url = models.CharField(max_length=300, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    run = models.ForeignKey(Run, models.SET_NULL, null=True, blank=True, related_name="github_requests")
+    matched_at = models.DateTimeField(null=True, blank=True)
+    reports = models.PositiveSmallIntegerField(default=0, help_text="Status reports queued (GitHub takes 10 a deployment).")
+    answer = models.CharField(max_length=10, blank=True, help_text="approved / rejected, once queued.")
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["project", "environment"], name="ghreq_waiting", condition=models.Q(run__isnull=True))]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery"], condition=~models.Q(delivery=""), name="ghreq_unique_delivery"),
+        ]
+
+    def __str__(self):
+        return f"{self.repository} {self.sha[:7] or self.ref} → {self.environment}"

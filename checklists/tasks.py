@@ -46,3 +46,24 @@ def recover_lost_checks(sender=None, **_):
         return
     if recovered:
         log.warning("%s queued again %s checks it was running when it stopped", hostname, recovered)
+
+
+# --- The outbox (services/outbox.py) ---------------------------------------------------------
+
+
+@shared_task(ignore_result=True)
+def outbox_deliver(message_id: int) -> str | None:
+    from .services import outbox
+
+    return outbox.outbox_deliver(message_id)
+
+
+@shared_task(ignore_result=True)
+def outbox_sweep() -> int:
+    """Beat: publish what is due and nobody sent (the broker was down), and let GitHub
+    requests that crossed a run opening find it."""
+    from .integrations import github
+    from .services import outbox
+
+    github.github_requests_rematch()
+    return outbox.outbox_sweep()

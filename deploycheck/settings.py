@@ -304,3 +304,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "verification-sweep": {"task": "checklists.tasks.verification_sweep", "schedule": 30.0},
 }
+
+# --- Release gate: the GitHub App and the outbox (README "Gate a release") --------------------
+# Where people open deploycheck, for the run links in what it sends (GitHub's answers); unset,
+# the address GitHub reached it at.
+DEPLOYCHECK_BASE_URL = os.environ.get("DEPLOYCHECK_BASE_URL", "").rstrip("/")
+# GitHub Enterprise Server: https://HOST/api/v3. deploycheck calls no URL outside it.
+DEPLOYCHECK_GITHUB_API_URL = os.environ.get("DEPLOYCHECK_GITHUB_API_URL", "https://api.github.com").rstrip("/")
+DEPLOYCHECK_GITHUB_APP_ID = os.environ.get("DEPLOYCHECK_GITHUB_APP_ID", "")
+DEPLOYCHECK_GITHUB_PRIVATE_KEY = os.environ.get("DEPLOYCHECK_GITHUB_PRIVATE_KEY", "")  # the PEM, or a path to it
+DEPLOYCHECK_GITHUB_WEBHOOK_SECRET = os.environ.get("DEPLOYCHECK_GITHUB_WEBHOOK_SECRET", "")
+# A failed delivery waits this long, doubling each time (at most an hour), for at most this many attempts.
+DEPLOYCHECK_OUTBOX_RETRY_SECONDS = float(os.environ.get("DEPLOYCHECK_OUTBOX_RETRY_SECONDS", "10"))
+DEPLOYCHECK_OUTBOX_MAX_ATTEMPTS = int(os.environ.get("DEPLOYCHECK_OUTBOX_MAX_ATTEMPTS", "12"))
+CELERY_BEAT_SCHEDULE["outbox-sweep"] = {"task": "checklists.tasks.outbox_sweep", "schedule": 30.0}

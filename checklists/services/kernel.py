@@ -273,6 +273,11 @@ class RunChange:
             AuditEvent.objects.bulk_create(self._events)
         if self._run_fields:
             Run.objects.filter(pk=self.run.pk).update(**{name: getattr(self.run, name) for name in self._run_fields})
+        if self._events:
+            # What the change owes outside (GitHub's answer) joins the outbox in this transaction.
+            from .outbox import run_events_announce
+
+            run_events_announce(self.run, self._events)
 
 
 @contextmanager

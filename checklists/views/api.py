@@ -5,6 +5,7 @@ Errors are always JSON `{error}` (plus `line` for a bad checklist) with 400/401/
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.db import DatabaseError, transaction
@@ -458,3 +459,111 @@ def run_export(request, run_id: int, format: str = "md"):
     # Django's helper quotes and encodes what a project or version may hold.
     response["Content-Disposition"] = content_disposition_header(False, f"run-{run.pk}-{run.project.name}-{run.version_label}.{format}")
     return response
+
+
+# --- The release gate and GitHub's deployment protection rule (README "Gate a release") -------
+
+
+def _gate_answer(request, gate, *, strict: bool):
+    from ..release_gate import STRICT_STATUS
+
+    body = gate.as_json(request.build_absolute_uri("/").rstrip("/"))
+    status = STRICT_STATUS[gate.decision] if strict else 200
+    if status != 200:
+        body = {
+            "error": {
+                "pending": "The release is not approved yet: its run is in progress.",
+                "rejected": "The release was rejected: its run was aborted or rolled back.",
+                "none": "No run of this version in this project and environment.",
+            }[gate.decision],
+            **body,
+        }
+    return api.create_response(request, body, status=status)
+
+
+def _gate_names(project, environment, version) -> dict:
+    names = {"project": project, "environment": environment, "version": version}
+    missing = [name for name, value in names.items() if not isinstance(value, str) or not value.strip()]
+    if missing:
+        raise RuleError(f"Say which release: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing.")
+    return {name: value.strip() for name, value in names.items()}
+
+
+@api.get("/v1/gate")
+def release_gate(request, project: str = "", environment: str = "", version: str = "", strict: bool = False):
+    """The release gate of the newest run of a version; 200 whatever the decision (strict:
+    200 approved, 409 pending, 403 rejected, 404 none)."""
+    from ..release_gate import release_gate_get
+
+    require(request, "view")
+    return _gate_answer(request, release_gate_get(**_gate_names(project, environment, version)), strict=strict)
+
+
+GATE_POST_BODY = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "namespace": {"type": "string"},
+        "phase": {"type": "string"},
+        "metadata": {
+            "type": "object",
+            "properties": {name: {"type": "string"} for name in ("project", "environment", "version", "token")},
+        },
+    },
+}
+
+
+@api.post(
+    "/v1/gate",
+    auth=None,
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": GATE_POST_BODY}}, "required": False}},
+)
+def release_gate_webhook(request):
+    """For webhook gates that cannot send headers (Flagger's confirm-promotion): project,
+    environment, version and token from the query or the body's `metadata`; answers as the
+    strict gate, since such callers read only the status."""
+    from ..release_gate import release_gate_get
+
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, RecursionError):
+        raise RuleError("The body is not JSON: send {\"metadata\": {\"project\", \"environment\", \"version\", \"token\"}}.") from None
+    metadata = body.get("metadata") if isinstance(body, dict) else None
+    metadata = metadata if isinstance(metadata, dict) else {}
+
+    def given(name):
+        value = request.GET.get(name)
+        return value if value not in (None, "") else metadata.get(name)
+
+    token = given("token")
+    if not token:
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    user = ApiToken.authenticate(token) if isinstance(token, str) and token else None
+    if user is None:
+        return error(request, "Authentication required: give `token` in the query or in metadata (or a bearer token).", 401)
+    request.user = request.auth = user
+    require(request, "view")
+    names = _gate_names(given("project"), given("environment"), given("version"))
+    return _gate_answer(request, release_gate_get(**names), strict=True)
+
+
+@api.post("/v1/integrations/github", auth=None, response={200: dict, 202: dict})
+def github_webhook(request):
+    """GitHub's deployment_protection_rule webhook: signed with the App's webhook secret, no token."""
+    from ..integrations import github
+
+    if not github.signature_valid(request.body, request.headers.get("X-Hub-Signature-256")):
+        return error(request, "The X-Hub-Signature-256 signature is missing or wrong (or DEPLOYCHECK_GITHUB_WEBHOOK_SECRET is unset).", 401)
+    event = request.headers.get("X-GitHub-Event", "")
+    try:
+        payload = json.loads(request.body or b"null")
+    except (ValueError, RecursionError):
+        raise RuleError("The body is not JSON.") from None
+    if event != "deployment_protection_rule" or not isinstance(payload, dict) or payload.get("action") != "requested":
+        # `ping` when the App is installed, and whatever else it is subscribed to.
+        return Status(200, {"ignored": event or "unnamed event"})
+    found = github.deployment_request_receive(
+        payload, delivery=request.headers.get("X-GitHub-Delivery", ""), site_url=request.build_absolute_uri("/").rstrip("/")
+    )
+    return Status(202, {"request": found.pk, "run": found.run_id, "answer": found.answer or None})
