@@ -231,3 +231,54 @@ def services_run(run_id):
     from checklists.models import Run
 
     return Run.objects.get(pk=run_id)
+
+
+# --- The broker goes away -------------------------------------------------------------------
+
+
+@pytest.mark.fault
+@pytest.mark.django_db(transaction=True)
+def test_with_the_broker_down_ticks_and_sign_offs_answer_and_github_hears_once_it_is_back(
+    client, github, own_worker, throwaway_redis, broker_at, make_user, small_template, api_as
+):
+    from checklists.tasks import outbox_sweep
+    from deploycheck.celery import app
+
+    broker_at(throwaway_redis.url)
+    own_worker.start(REDIS_URL=throwaway_redis.url, **github_env(github))
+    lead = make_user("gil", "lead", "Tech Lead", "Security Lead")
+    run = open_run(lead, small_template, SHA)
+    assert deliver(client, deployment_event(github=github)).status_code == 202
+    assert wait_until(lambda: len(github.reviews()) == 1)
+
+    throwaway_redis.stop()
+    pipeline = api_as(lead)
+    tag = run.items.get(text="Tag the release")
+    ticked = pipeline.post(f"/api/v1/runs/{run.pk}/items/{tag.pk}", {"state": "done"})
+    signed = [
+        pipeline.post(f"/api/v1/runs/{run.pk}/signoffs", {"role": role, "decision": "approve", "override_reason": "launch window"})
+        for role in ("Tech Lead", "Security Lead")
+    ]
+
+    assert ticked.status_code == 200 and ticked.json_body["state"] == "done"
+    assert [s.status_code for s in signed] == [201, 201] and signed[-1].json_body["run_status"] == "completed"
+    answer = OutboxMessage.objects.get(payload__body__state="approved")
+    assert answer.state == "pending" and answer.attempts == 0
+    assert answers(github) == []
+
+    throwaway_redis.start()  # back; the beat's next sweep publishes what waited
+
+    def beat_fires() -> bool:
+        try:
+            with app.connection_for_write() as broker:
+                outbox_sweep.apply_async(connection=broker, queue=own_worker.queue, retry=False)
+            return True
+        except Exception:
+            return False
+
+    assert wait_until(beat_fires, timeout=15)
+    assert wait_until(lambda: answers(github), timeout=60)
+    assert answers(github) == ["approved"]
+    # The report queued by the first sign-off while the broker was away was made moot by the answer.
+    assert len(github.reviews()) == 2
+    assert OutboxMessage.objects.filter(failed_at__isnull=False, last_error="superseded by the answer").count() == 1
