@@ -29,18 +29,20 @@ SHA = "9f8e7d6c5b4a39281706f5e4d3c2b1a098765432"
 def github(tmp_path_factory):
     key = AppKey()
     standin = GitHubStandIn(APP_ID, key.public_pem).start()
-    # The private key as a path to a PEM file, one of the two forms the setting takes.
+    # The private key in the two forms the setting takes: a path to the PEM file, and the PEM
+    # itself on one line (`\n` for newlines, as an environment variable holds it).
     standin.key_path = tmp_path_factory.mktemp("github-app") / "app.pem"
     standin.key_path.write_text(key.private_pem)
+    standin.key_inline = key.private_pem.strip().replace("\n", "\\n")
     yield standin
     standin.stop()
 
 
-def github_env(github) -> dict:
+def github_env(github, *, key_inline=False) -> dict:
     return {
         "DEPLOYCHECK_GITHUB_API_URL": github.url,
         "DEPLOYCHECK_GITHUB_APP_ID": APP_ID,
-        "DEPLOYCHECK_GITHUB_PRIVATE_KEY": str(github.key_path),
+        "DEPLOYCHECK_GITHUB_PRIVATE_KEY": github.key_inline if key_inline else str(github.key_path),
         "DEPLOYCHECK_GITHUB_WEBHOOK_SECRET": SECRET,
         "DEPLOYCHECK_OUTBOX_RETRY_SECONDS": "0.5",
     }
@@ -51,7 +53,7 @@ def github_worker(django_db_setup, django_db_blocker, github, tmp_path_factory, 
     """A worker configured as the App, as an operator would, on a queue of this module's own."""
     queue = f"github-{uuid.uuid4().hex[:8]}"
     with django_db_blocker.unblock():
-        env = {**os.environ, "DATABASE_URL": test_database_url(), "DEPLOYCHECK_QUEUE": queue, **worker_world.env, **github_env(github)}
+        env = {**os.environ, "DATABASE_URL": test_database_url(), "DEPLOYCHECK_QUEUE": queue, **worker_world.env, **github_env(github, key_inline=True)}
     worker = Worker(queue, env, tmp_path_factory.mktemp("github-worker"))
     worker.start()
     yield worker
@@ -189,7 +191,7 @@ def test_github_hears_a_status_report_then_approved_when_the_run_goes_live(clien
     assert len(reports) == 2 and "Tech Lead 1/1" not in reports[1]["comment"] and "Security Lead 0/1" in reports[1]["comment"]
     # A fresh installation token for each call, each minted with a JWT the stand-in accepted.
     assert github.tokens_issued() == 3
-    assert {m.state for m in OutboxMessage.objects.all()} == {"delivered"}
+    assert wait_until(lambda: {m.state for m in OutboxMessage.objects.all()} == {"delivered"}, timeout=10)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -207,7 +209,7 @@ def test_github_hears_rejected_when_the_run_is_aborted_even_after_a_bad_moment(c
     rejected = github.reviews()[-1]
     assert rejected["state"] == "rejected" and "was aborted" in rejected["comment"]
     report = OutboxMessage.objects.order_by("id").first()
-    assert report.attempts == 2 and report.delivered_at and not report.last_error
+    assert report.attempts == 2 and report.delivered_at and not report.last_error  # delivered before the abort
 
 
 @pytest.mark.django_db(transaction=True)
