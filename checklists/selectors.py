@@ -47,6 +47,13 @@ def run_items(run: Run, *, ids=None, revision_after: int | None = None) -> list[
     return items
 
 
+def item_answer(item: RunItem) -> RunItem:
+    """The item a change just wrote, ready for its answer: the kernel already read its row,
+    section and assignee; only a checked item needs its latest result (one query)."""
+    item.latest_verification = item.verifications.order_by("-queued_at", "-id").first() if item.check_kind else None
+    return item
+
+
 def run_get(run_id: int) -> Run | None:
     return (
         Run.objects.select_related("project", "environment", "template", "started_by")
@@ -217,7 +224,10 @@ def run_changes(run: Run, *, ids=None, revision_after: int | None = None, gate_s
     if revision_after is None:
         return answer
     events = list(
-        run.events.filter(revision__gt=revision_after, revision__lte=run.revision).select_related("item").order_by("-at", "-id")[:30]
+        run.events.filter(revision__gt=revision_after, revision__lte=run.revision)
+        .select_related("item")
+        .only("run_id", "at", "actor_name", "action", "after", "revision", "item_id", "item__text")  # what the feed shows
+        .order_by("-at", "-id")[:30]
     )
     # Past 30 events the page is far behind: send every panel, and the feed whole.
     behind = len(events) == 30

@@ -199,7 +199,22 @@ CONTENT_SECURITY_POLICY = {
 # Both logins (/accounts/login/ and /admin/login/) go through authenticate(), which axes
 # watches: after DEPLOYCHECK_LOGIN_FAILURES failures from one address, or for one user name,
 # that address / user name waits DEPLOYCHECK_LOGIN_COOLOFF_MINUTES.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "checklists.backends.PermissionsInOneQueryBackend"]
+# The default cache is this process's memory (nothing in deploycheck needs it shared). The
+# run page's rendered item rows have a cache of their own, bounded, so that a launch with many
+# pages open renders each changed row once per process rather than once per page (see
+# templatetags/deploycheck.py). Process-local on purpose: no Redis round trip on a page, and a
+# Redis outage leaves pages unaffected.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "deploycheck-default"},
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "deploycheck-fragments",
+        "TIMEOUT": 600,
+        "OPTIONS": {"MAX_ENTRIES": 20000, "CULL_FREQUENCY": 4},
+    },
+}
+
 AXES_FAILURE_LIMIT = int(os.environ.get("DEPLOYCHECK_LOGIN_FAILURES", "5"))
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=int(os.environ.get("DEPLOYCHECK_LOGIN_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]

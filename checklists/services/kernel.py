@@ -193,7 +193,8 @@ class RunChange:
         if missing:
             # By key alone, then the run checked here: on tables not yet analysed Postgres would
             # otherwise walk the run's whole index to find one item.
-            found = RunItem.objects.filter(pk__in=missing)
+            # With the section and assignee an answer names, so answering costs no more reads.
+            found = RunItem.objects.filter(pk__in=missing).select_related("section", "assignee")
             self.items.update({i.pk: i for i in found if i.run_id == self.run.pk})
 
     # --- The kernel's own work ----------------------------------------------------------------

@@ -1,4 +1,10 @@
+import secrets
+
 from django import template
+from django.core.cache import caches
+from django.middleware.csrf import get_token
+from django.template.loader import get_template
+from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
 from checklists import rendering
@@ -14,3 +20,58 @@ def markdown(text: str) -> str:
 @register.filter
 def markdown_inline(text: str) -> str:
     return mark_safe(rendering.markdown_inline(text))
+
+
+# --- The run page's item rows, rendered once per item revision --------------------------------
+#
+# Every open run page polls; each item that moved is sent to every page that has not seen it, so
+# twenty people on one launch would render the same row twenty times. A row depends only on the
+# item at its revision (the kernel bumps it on every change to the item, its verdict and its
+# notes), the run's status, what the viewer may do, who can be assigned, and the timezone and
+# language it is shown in: that is the key. The CSRF token is the one per-viewer part: the cached
+# row holds a placeholder that each answer replaces with its own viewer's token.
+
+_CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
+_ROW_TEMPLATE = "checklists/run_detail.html#item"
+
+
+def _viewer_key(context) -> str:
+    """Who can be assigned, and the timezone and language the row is shown in: once per answer."""
+    memo = context.render_context
+    if "viewer_key" not in memo:
+        people = hash(tuple(p.username for p in context.get("people") or ()))
+        memo["viewer_key"] = f"{people}:{timezone.get_current_timezone_name()}:{translation.get_language()}"
+    return memo["viewer_key"]
+
+
+def _row_key(context, item) -> str:
+    run, can = context["run"], context.get("can") or {}
+    verification = getattr(item, "latest_verification", None)
+    notes = getattr(item, "note_list", None) or ()
+    parts = (
+        item.pk, item.revision, run.pk, run.status, bool(can.get("work")), bool(context.get("oob")),
+        getattr(verification, "pk", None), getattr(verification, "status", None),
+        len(notes), notes[-1].pk if notes else None,
+        _viewer_key(context),
+    )
+    return "item-row:" + ":".join(map(str, parts))
+
+
+@register.simple_tag(takes_context=True)
+def item_row(context) -> str:
+    item = context["item"]
+    key = _row_key(context, item)
+    fragments = caches["fragments"]
+    html = fragments.get(key)
+    if html is None:
+        row_context = {
+            name: context.get(name) for name in ("item", "run", "can", "people", "oob")
+        }
+        row_context["csrf_token"] = _CSRF_PLACEHOLDER
+        html = get_template(_ROW_TEMPLATE).render(row_context)
+        fragments.set(key, html)
+    memo = context.render_context
+    if "csrf_token" not in memo:
+        request = context.get("request")
+        memo["csrf_token"] = get_token(request) if request is not None else ""
+    return mark_safe(html.replace(_CSRF_PLACEHOLDER, memo["csrf_token"]))

@@ -295,8 +295,8 @@ def item_change(request, run_id: int, item_id: int, payload: ItemChangeIn):
     if "assignee" in payload.model_fields_set:
         assignee = services.user_by_name(payload.assignee) if payload.assignee else None
     item = services.run_item_change(run_id=run_id, item_id=item_id, actor=request.auth, state=payload.state, note=payload.note, assignee=assignee)
-    # The answer reads this one item, whatever the size of the run.
-    return item_json(selectors.run_items(item.run, ids=[item.pk])[0])
+    # The answer is the item as the change left it, whatever the size of the run.
+    return item_json(selectors.item_answer(item))
 
 
 class NoteIn(Schema):
