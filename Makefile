@@ -34,5 +34,6 @@ bench: $(STAMP)
 	status=0; \
 	$(PY) benchmarks/verifications.py || status=1; \
 	$(PY) benchmarks/ticks.py || status=1; \
+	$(PY) benchmarks/page.py || status=1; \
 	$(PY) benchmarks/report.py; \
 	exit $$status

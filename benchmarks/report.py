@@ -48,9 +48,13 @@ def main() -> int:
             "| --- | --- | --- |",
             f"| ticks/s through gunicorn | {app['ticks_per_s']} (p50 {app['tick_p50_ms']} ms, p95 {app['tick_p95_ms']} ms) | |",
             f"| tick errors / poll errors | {app['tick_errors']} / {app['poll_errors']} | 0 |",
-            f"| floor ticks/s (the same writes directly in Postgres) | {floor['ticks_per_s']} | |",
+            f"| floor ticks/s (the kernel's writes for a tick, directly in Postgres, as many clients) | {floor['ticks_per_s']} | |",
             f"| ratio | {ticks['ratio']} | >= {ticks['targets']['ratio_min']} (aim {ticks['targets']['ratio_aim']}) {'ok' if ticks['ratio'] >= ticks['targets']['ratio_min'] else 'MISSED'} |",
             f"| gunicorn CPU per tick (polls included) | {app['gunicorn_cpu_ms_per_tick']} ms | |",
+            f"| polls of the run page (each client once a second) | {app['polls']} ({app['polls_with_changes']} with changes; p50 {app['poll_p50_ms']} ms, p95 {app['poll_p95_ms']} ms) | |",
+            f"| lost updates | {app.get('lost_updates', '-')} | 0 {'ok' if app.get('lost_updates') == 0 else 'MISSED'} |",
+            f"| ticks answered 200 / audit events written | {app.get('acked_ticks', '-')} / {app.get('audit_events', '-')} | equal {'ok' if app.get('acked_ticks') == app.get('audit_events') else 'MISSED'} |",
+            f"| items done / the run's kept counter | {app.get('items_done_counted', '-')} / {app.get('items_done_kept', '-')} | equal |",
             f"| peak RSS of a gunicorn worker | {rss} MB | <= 150 (aim 120) {'ok' if rss is not None and rss <= 150 else 'MISSED'} |",
         ]
         for row in ticks["rows"]:
@@ -71,7 +75,28 @@ def main() -> int:
     out.append("")
     suggestions = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "suggestions.py")], capture_output=True, text=True, timeout=300)
     out += ["## Suggested checks (benchmarks/suggestions.py)", "", "```", suggestions.stdout.strip(), "```", ""]
-    out += ["## Not measured yet", "", "- the 300-item run page: queries, render time and the 204 poll (issue 12)", ""]
+    page = _read("page.json")
+    out += ["## The run page (benchmarks/page.py)", ""]
+    if page:
+        floor = page["floor_select_items_ms"]
+        out += [
+            f"Our users' biggest seed ({page['seed']}, {page['page_full']['items']} items) and a 30-item cut of it; server time "
+            f"per request in-process (no network), medians of {page['repeats']}; the floor is one SELECT of the run's "
+            f"{page['floor_rows']} items straight from Postgres ({floor} ms).",
+            "",
+            "| request | queries | CPU ms | wall ms | × floor | KB |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        rows = [(f"run page, 30 items, rows {t}", page["page_30"][t]) for t in ("cold", "warm")]
+        rows += [(f"run page, {page['page_full']['items']} items, rows {t}", page["page_full"][t]) for t in ("cold", "warm")]
+        rows += [("poll, nothing new (204), 30 items", page["poll_idle_30"]),
+                 (f"poll, nothing new (204), {page['page_full']['items']} items", page["poll_idle_full"]),
+                 (f"poll after 25 ticks by others, {page['page_full']['items']} items", page["poll_busy_full"])]
+        for label, m in rows:
+            out.append(f"| {label} | {m['queries']} | {m['cpu_ms']} | {m['wall_ms']} | {m['wall_ms'] / floor:.1f} | {m['bytes'] / 1024:.1f} |")
+        out += ["", f"Queries the same on 30 and {page['page_full']['items']} items: {'yes (target: constant) ok' if page['constant_queries'] else 'NO: MISSED'}.", ""]
+    else:
+        out += ["Not run yet.", ""]
     (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(out))
     print("wrote benchmarks/RESULTS.md")
     return 0
