@@ -81,7 +81,8 @@ def run_release_gate(run: Run) -> ReleaseGate:
 def newest_run(project: str, environment: str, version: str) -> Run | None:
     return (
         Run.objects.select_related("project", "environment")
-        .filter(project__name=project, environment__name=environment, version_label=version)
+        # A filled-in checklist imported as a past run is a record, not a launch.
+        .filter(project__name=project, environment__name=environment, version_label=version, imported=False)
         .order_by("-started_at", "-id")
         .first()
     )

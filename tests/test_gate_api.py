@@ -108,3 +108,14 @@ def test_a_webhook_gate_posts_the_release_and_token_in_the_query_or_metadata(api
     assert mixed.status_code == 404  # the query wins: version 2 has no run
     assert no_token.status_code == 401 and bad_token.status_code == 401
     assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
+
+
+def test_a_checklist_imported_as_a_past_run_is_no_launch_for_the_gate(api_as, lead):
+    from checklists import markdown as md
+
+    from .conftest import SMALL_CHECKLIST
+
+    environment = services.environment_get_or_create("shop", "production")
+    services.run_import(md.parse(SMALL_CHECKLIST.replace("- [ ]", "- [x]")), environment=environment, version_label="1", actor=lead)
+
+    assert gate(api_as(lead)).json_body["decision"] == "none"

@@ -229,7 +229,7 @@ def _newest_run(request: GithubDeploymentRequest) -> Run | None:
     if request.ref:
         match |= Q(version_label=request.ref)
     newest = (
-        Run.objects.filter(match, project__name__iexact=request.project, environment__name__iexact=request.environment)
+        Run.objects.filter(match, project__name__iexact=request.project, environment__name__iexact=request.environment, imported=False)
         .order_by("-started_at", "-id")
         .values_list("pk", flat=True)
         .first()
@@ -323,6 +323,8 @@ def on_run_events(run: Run, events) -> None:
 
 def _announce(run: Run, actions: set[str]) -> None:
     if Action.RUN_START in actions:
+        if run.imported:  # a past run, imported from a filled-in checklist: no launch to wait for
+            return
         waiting = GithubDeploymentRequest.objects.filter(
             run__isnull=True,
             answer="",
