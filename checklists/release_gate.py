@@ -71,6 +71,9 @@ def run_release_gate(run: Run) -> ReleaseGate:
     """A run's gate: three bounded queries however many items it has."""
     standing = run_signoff_standing(run)
     missing = [{"role": r["role"] or "Lead", "have": r["have"], "need": r["need"]} for r in standing.missing]
+    if standing.four_eyes_missing:
+        # Every role has its approvals, all from the person who started the run.
+        missing.append({"role": f"Four eyes (someone other than {run.started_by.get_username()})", "have": 0, "need": 1})
     open_items = run_gate_open_items(run, limit=OPEN_ITEMS_SHOWN) if run.gate_open else []
     failing = [
         {"id": i["id"], "title": i["title"], "verification": i["verification"]} for i in open_items if i["verification"] in FAILING

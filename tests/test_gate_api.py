@@ -119,3 +119,19 @@ def test_a_checklist_imported_as_a_past_run_is_no_launch_for_the_gate(api_as, le
     services.run_import(md.parse(SMALL_CHECKLIST.replace("- [ ]", "- [x]")), environment=environment, version_label="1", actor=lead)
 
     assert gate(api_as(lead)).json_body["decision"] == "none"
+
+
+def test_four_eyes_still_missing_is_named(api_as, make_user, lead):
+    from checklists import markdown as md
+
+    stella = make_user("stella", "member", "Tech Lead")
+    text = "# Hotfix\n\n## Steps\n\n- [ ] Patch deployed\n\n## Sign-Off\n<!-- four-eyes -->\n\n- [ ] Tech Lead\n"
+    version = services.template_import(md.parse(text), actor=lead)
+    run, _ = services.run_start(version=version, environment=services.environment_get_or_create("shop", "production"), version_label="1", actor=stella)
+    services.run_item_set_state(item=run.items.get(), state="done", actor=stella)
+    services.signoff_record(run=run, actor=stella, decision="approve", role="Tech Lead")
+
+    answer = gate(api_as(lead)).json_body
+
+    assert answer["decision"] == "pending" and answer["open_items"] == []
+    assert answer["missing_roles"] == [{"role": "Four eyes (someone other than stella)", "have": 0, "need": 1}]
