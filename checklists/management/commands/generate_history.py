@@ -22,7 +22,6 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
 
 from checklists import gate
@@ -42,7 +41,7 @@ from checklists.models import (
     SignoffRole,
     VerificationResult,
 )
-from checklists.services.kernel import _kernel_open, guard
+from checklists.services.kernel import guard, history_load
 
 MEMBERS = ["ana", "ben", "chen", "dara", "eli", "fay", "gus", "hana", "ivo", "jun"]
 LEADS = ["lena", "omar", "priya"]
@@ -240,10 +239,10 @@ class Command(BaseCommand):
         # Runs, items, sections, notes, sign-offs and audit events refuse writes outside the
         # kernel (services.kernel.guard), because one change to a live run must lock, log and
         # count in one place. A generator writes whole finished histories of runs nobody is
-        # looking at: it opens the kernel's guard for its bulk inserts and computes every count
+        # looking at: the kernel opens its guard for these bulk inserts (history_load) and it computes every count
         # the kernel keeps from the rows it writes, with the same gate rules (gate.py). Going
         # through run_change per tick would take hours for three million items.
-        with transaction.atomic(), _kernel_open():
+        with history_load():
             self._write(rng, plans, leads, now)
 
     def _write(self, rng: random.Random, plans: list[dict], leads: list, now) -> None:
