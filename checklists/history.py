@@ -488,24 +488,25 @@ def slowest_sections(qs, *, limit: int = 10) -> dict:
 
     Bounded on purpose: a section's span is a min and a max over its items, and ten thousand
     runs of them would be three million rows to read for a chart about recent habits. The
-    database finds each section's span (one grouped query over those runs' items); the few
-    thousand spans are averaged per section title here.
+    database finds each section's span (one grouped query over those runs' sections and their
+    items); the few thousand spans are averaged per section title here.
     """
     latest = qs.order_by().filter(completed_at__isnull=False).order_by("-started_at").values("pk")[:SLOW_SECTION_RUNS]
-    spans = list(
-        RunItem.objects.filter(run_id__in=Subquery(latest), changed_at__isnull=False, after_go_live=False, section__isnull=False)
+    spans = (
+        RunSection.objects.filter(run_id__in=Subquery(latest), after_go_live=False, roles=[])
+        .annotate(
+            span=ExpressionWrapper(
+                Max("items__changed_at") - Min("items__changed_at"), output_field=DurationField()
+            )
+        )
+        .filter(span__isnull=False)
         .order_by()
-        .values("section_id", "run__template_name")
-        .annotate(first=Min("changed_at"), last=Max("changed_at"))
+        .values_list("run__template_name", "title", "span")
     )
-    # Titles by key afterwards: joining the sections table into the grouping made PostgreSQL
-    # read all of it.
-    titles = dict(RunSection.objects.filter(pk__in=[row["section_id"] for row in spans]).values_list("pk", "title"))
     totals: dict = {}
-    for row in spans:
-        key = (row["run__template_name"], titles.get(row["section_id"], ""))
-        seconds, runs = totals.get(key, (0.0, 0))
-        totals[key] = (seconds + (row["last"] - row["first"]).total_seconds(), runs + 1)
+    for template, title, span in spans:
+        seconds, runs = totals.get((template, title), (0.0, 0))
+        totals[(template, title)] = (seconds + span.total_seconds(), runs + 1)
     rows = [
         {"run__template_name": template, "title": title, "minutes": round(seconds / runs / 60), "runs": runs}
         for (template, title), (seconds, runs) in totals.items()
