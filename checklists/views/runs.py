@@ -53,7 +53,7 @@ def _item_response(request, run: Run, item: RunItem):
     # The run as the kernel left it (counts, status), without reading it again.
     run = item.run
     changes = selectors.run_changes(run, ids=[item.pk])
-    context = {**changes, "run": run, "item": changes["changed"][0], "can": _abilities(request.user, run)}
+    context = {**changes, "run": run, "item": changes["changed"][0], "can": _abilities(request.user, run, signing=False)}
     return render(request, "checklists/run_detail.html#item-response", context)
 
 
@@ -66,7 +66,11 @@ def _reload(request, run: Run, anchor: str = ""):
     return redirect(run.get_absolute_url() + anchor)
 
 
-def _abilities(user, run: Run) -> dict:
+def _abilities(user, run: Run, *, signing: bool = True) -> dict:
+    """What this person may do on the run's page; `signing=False` when no sign-off panel is
+    drawn (most polls), which spares reading the roles they hold."""
+    if not signing:
+        return {"work": permissions.can_work(user) and not run.is_ended, "lead": permissions.can_lead(user), "roles": [], "sign": False}
     # The sign-off form offers only the roles this person holds: the others would be refused.
     held = permissions.held_roles(user)
     roles = [role for role in run.required_roles if role.lower() in held]
@@ -114,7 +118,7 @@ def run_poll(request, pk):
         return response
     run = _run(request, pk)
     changes = selectors.run_changes(run, revision_after=known, gate_shown=request.GET.get("gate"))
-    context = {**changes, "run": run, "can": _abilities(request.user, run)}
+    context = {**changes, "run": run, "can": _abilities(request.user, run, signing=changes["show_signoff"])}
     return render(request, f"{TEMPLATE}#poll-response", context)
 
 
@@ -170,7 +174,7 @@ def note_create(request, pk):
         return _item_response(request, run, item)
     if request.htmx:
         run.refresh_from_db()
-        context = {"run": run, "run_notes": list(run.notes.filter(item=None).select_related("author")), "can": _abilities(request.user, run)}
+        context = {"run": run, "run_notes": list(run.notes.filter(item=None).select_related("author")), "can": _abilities(request.user, run, signing=False)}
         return render(request, f"{TEMPLATE}#run-notes", context)
     return redirect(run.get_absolute_url() + "#notes")
 
