@@ -34,6 +34,7 @@ bench: $(STAMP)
 	status=0; \
 	$(PY) benchmarks/verifications.py || status=1; \
 	$(PY) benchmarks/ticks.py || status=1; \
+	$(PY) benchmarks/history.py || status=1; \
 	$(PY) benchmarks/page.py || status=1; \
 	$(PY) benchmarks/report.py; \
 	exit $$status

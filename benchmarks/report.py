@@ -73,6 +73,28 @@ def main() -> int:
     else:
         out.append("Not run yet.")
     out.append("")
+    history = _read("history.json")
+    out += ["## History, reports and compare at scale (benchmarks/history.py)", ""]
+    if history:
+        small, large = history["small"], history["large"]
+        out += [
+            f"`manage.py generate_history` runs of {history['items_per_run']} items ({large} runs generated in "
+            f"{sum(g['seconds'] for g in history['generated'].values())} s); each page through Django's test client, "
+            f"median of {history['repeat']} requests, against `SELECT count(*)` over the same rows in the same run.",
+            "",
+            f"| page | queries at {small} / {large} | {small} runs | {large} runs | ratio | count(*) floor at {large} | target |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in history["rows"]:
+            verdict = "ok" if row["under_target"] and row["queries_small"] == row["queries_large"] else "MISSED"
+            aim = "" if row["within_aim"] else f", aim <= {history['targets']['aim_ratio']}x missed"
+            out.append(
+                f"| {row['page']} | {row['queries_small']} / {row['queries_large']} | {row['small_ms']} ms | {row['large_ms']} ms "
+                f"| {row['ratio']}x | {row['floor_ms']} ms ({row['floor']}) | <= {history['targets']['max_ms']} ms {verdict}{aim} |"
+            )
+    else:
+        out.append("Not run yet.")
+    out.append("")
     suggestions = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "suggestions.py")], capture_output=True, text=True, timeout=300)
     out += ["## Suggested checks (benchmarks/suggestions.py)", "", "```", suggestions.stdout.strip(), "```", ""]
     page = _read("page.json")
