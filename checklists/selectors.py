@@ -259,45 +259,6 @@ def failing_verifications():
     )
 
 
-def history_stats(qs) -> dict:
-    """Totals and a per-week series for the history chart, in two aggregate queries."""
-    from django.db.models.functions import TruncWeek
-
-    totals = {row["status"]: row["n"] for row in qs.order_by().values("status").annotate(n=Count("id", distinct=True))}
-    weekly_rows = (
-        qs.order_by()
-        .annotate(week=TruncWeek("started_at"))
-        .values("week", "status")
-        .annotate(n=Count("id", distinct=True))
-        .order_by("week")
-    )
-    weeks: dict = {}
-    for row in weekly_rows:
-        weeks.setdefault(row["week"], {})[row["status"]] = row["n"]
-    series = [{"week": week, **counts, "total": sum(counts.values())} for week, counts in sorted(weeks.items())][-26:]
-    peak = max((w["total"] for w in series), default=0)
-    for index, week in enumerate(series):
-        week["x"] = index * 22
-        stack = 0
-        week["bars"] = []
-        for status, colour in (("completed", "#1a7f37"), ("in_progress", "#2458d3"), ("aborted", "#98a2b3"), ("rolled_back", "#c01c28")):
-            n = week.get(status, 0)
-            if n:
-                height = round(100 * n / peak) if peak else 0
-                week["bars"].append({"status": status, "n": n, "y": 100 - stack - height, "height": height, "colour": colour})
-                stack += height
-    overrides = qs.filter(signoffs__override_reason__gt="").values("pk").distinct().count()
-    total = sum(totals.values())
-    return {
-        "total": total,
-        "by_status": totals,
-        "series": series,
-        "width": max(22 * len(series), 22),
-        "overrides": overrides,
-        "success_rate": round(100 * totals.get("completed", 0) / total) if total else None,
-    }
-
-
 def moment_param(value: str | None, *, end: bool):
     """An ISO 8601 date or time from a filter; a bare `until` date includes that whole day."""
     if not value:
