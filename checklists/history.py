@@ -58,6 +58,7 @@ SORTS = {
     "open": "gate_open",
     "live": "completed_at",
 }
+NULLABLE_SORTS = {"completed_at", "duration"}
 ITEM_STATES = (ItemState.BLOCKED, ItemState.SKIPPED)
 
 
@@ -248,8 +249,13 @@ def history_queryset(f: HistoryFilters, *, ordered: bool = True):
     qs = qs.annotate(duration=duration_expression())
     if ordered:
         column = SORTS[f.sort.lstrip("-")]
-        order = f"-{column}" if f.sort.startswith("-") else column
-        qs = qs.order_by(F(column).desc(nulls_last=True) if order.startswith("-") else F(column).asc(nulls_last=True), "-id")
+        descending = f.sort.startswith("-")
+        if column in NULLABLE_SORTS:
+            qs = qs.order_by(F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True), "-id")
+        else:
+            # Plain order on columns that are never null, so the newest-first default walks
+            # the (started_at, id) index and stops at the page instead of sorting every run.
+            qs = qs.order_by(f"-{column}" if descending else column, "-id" if descending else "id")
     return qs
 
 
