@@ -636,7 +636,13 @@ def run_compare(a: Run, b: Run) -> dict:
             if (one.reason or "") != (two.reason or "") or _note_texts(one) != _note_texts(two):
                 differences.append("notes")
         rows.append({"path": key[0], "text": key[1], "a": one, "b": two, "sides": [one, two], "differences": differences, "only": one is None or two is None})
-    changed = [r for r in rows if r["differences"]]
+    # What changed the launch first (an item only in one version, another state or verdict),
+    # then notes, then who did it; checklist order within each.
+    weight = {"state": 1, "verdict": 2, "notes": 3, "who": 4}
+    changed = sorted(
+        (r for r in rows if r["differences"]),
+        key=lambda r: min(0 if d.startswith("only") else weight[d] for d in r["differences"]),
+    )
     same = [r for r in rows if not r["differences"]]
     by_path: dict = {}
     for side, name in ((left, "a"), (right, "b")):
