@@ -34,7 +34,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from . import selectors
-from .choices import Decision, ItemState, RunStatus, VerificationStatus
+from .choices import ItemState, RunStatus, VerificationStatus
 from .errors import RuleError
 from .models import Environment, Note, Project, Run, RunItem, RunSection, Signoff, VerificationResult
 

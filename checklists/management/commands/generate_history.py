@@ -31,9 +31,7 @@ from checklists.choices import Action, Decision, ItemState, RunStatus, Verificat
 from checklists.models import (
     AuditEvent,
     ChecklistTemplate,
-    Environment,
     Note,
-    Project,
     Run,
     RunItem,
     RunSection,
