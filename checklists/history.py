@@ -189,9 +189,9 @@ def moment(value: str, *, end: bool):
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value or ""):
         try:
             day = date.fromisoformat(value)
-        except ValueError:
-            raise RuleError(f"{value!r} is not a date.") from None
-        start = timezone.make_aware(datetime.combine(day + timedelta(days=1) if end else day, time.min))
+            start = timezone.make_aware(datetime.combine(day + timedelta(days=1) if end else day, time.min))
+        except (ValueError, OverflowError):
+            raise RuleError(f"{value!r} is not a date we can search by.") from None
         return start - timedelta(microseconds=1) if end else start
     return selectors.moment_param(value, end=end)
 

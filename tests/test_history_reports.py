@@ -150,7 +150,8 @@ def test_filters_live_in_the_url_of_every_link_on_the_page(manager_browser, laun
 BAD_FILTERS = [
     "status=bogus", "since=yesterday", "until=2024-02-30", "since=2024-13-01", "sort=password", "page=-3", "page=abc",
     "item_state=lost", "person=" + "x" * 5000, "q=%E2%80%AE%01", "project=%E2%80%AE", "template=99999999999999999999",
-    "status=completed&status=nope", "override=maybe", "kind=%00",
+    "status=completed&status=nope", "override=maybe", "kind=%00", "until=9999-12-31", "since=0001-01-01",
+    "since=9999-12-31T23:59:59", "until=0000-01-01", "sort=-", "sort=--done",
 ]
 
 
