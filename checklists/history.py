@@ -9,10 +9,9 @@ back only the rows a chart draws.
 
 from __future__ import annotations
 
-import re
 import statistics
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 
 from django.db import connection
 from django.db.models import (
@@ -31,7 +30,6 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Now, RowNumber, TruncMonth, TruncWeek
 from django.http import QueryDict
-from django.utils import timezone
 
 from . import selectors
 from .choices import ItemState, RunStatus, VerificationStatus
@@ -111,7 +109,7 @@ class HistoryFilters:
         f.override = query.get("override", "") in ("1", "true", "yes", "on")
         for name, end in (("since", False), ("until", True)):
             try:
-                setattr(f, f"{name}_at", moment(getattr(f, name), end=end))
+                setattr(f, f"{name}_at", selectors.moment_param(getattr(f, name), end=end))
             except RuleError as exc:
                 f.errors.append(f"{name}: {exc.message}")
         sort = _clean(query.get("sort")) or "-started"
@@ -180,20 +178,6 @@ class HistoryFilters:
         for chip in out:
             chip["url"] = self.url("", **chip["drop"])
         return out
-
-
-def moment(value: str, *, end: bool):
-    """A date filter: a bare date is a whole day (`until` takes in its last moment), else an
-    ISO 8601 time. (Python 3.11's datetime.fromisoformat reads "2026-03-01" as midnight, which
-    would make `until=2026-03-01` leave out that day.)"""
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value or ""):
-        try:
-            day = date.fromisoformat(value)
-            start = timezone.make_aware(datetime.combine(day + timedelta(days=1) if end else day, time.min))
-        except (ValueError, OverflowError):
-            raise RuleError(f"{value!r} is not a date we can search by.") from None
-        return start - timedelta(microseconds=1) if end else start
-    return selectors.moment_param(value, end=end)
 
 
 def duration_expression():

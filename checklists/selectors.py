@@ -264,6 +264,7 @@ def moment_param(value: str | None, *, end: bool):
     if not value:
         return None
     from datetime import datetime, time, timedelta
+    from datetime import timezone as dt_timezone
 
     from django.utils import timezone
     from django.utils.dateparse import parse_date, parse_datetime
@@ -271,16 +272,23 @@ def moment_param(value: str | None, *, end: bool):
     from .errors import RuleError
 
     try:
-        moment = parse_datetime(value)
+        # A bare date first: Python 3.11's fromisoformat (inside parse_datetime) reads
+        # "2026-03-01" as that midnight, and `until` would leave out the day it names.
+        day = parse_date(value) if len(value) == 10 else None
+        moment = parse_datetime(value) if day is None else None
         if moment is None:
-            day = parse_date(value)
             if day is None:
                 raise ValueError
             moment = datetime.combine(day + timedelta(days=1) if end else day, time.min)
             if end:
                 moment -= timedelta(microseconds=1)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise RuleError(f"{value!r} is not an ISO 8601 date or time.") from None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+    try:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        # The database compares in UTC: a moment at the calendar's edge must still have one.
+        moment.astimezone(dt_timezone.utc)
+    except (ValueError, OverflowError):
+        raise RuleError(f"{value!r} is too far from today to search by.") from None
     return moment

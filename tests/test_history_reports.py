@@ -151,7 +151,8 @@ BAD_FILTERS = [
     "status=bogus", "since=yesterday", "until=2024-02-30", "since=2024-13-01", "sort=password", "page=-3", "page=abc",
     "item_state=lost", "person=" + "x" * 5000, "q=%E2%80%AE%01", "project=%E2%80%AE", "template=99999999999999999999",
     "status=completed&status=nope", "override=maybe", "kind=%00", "until=9999-12-31", "since=0001-01-01",
-    "since=9999-12-31T23:59:59", "until=0000-01-01", "sort=-", "sort=--done",
+    "since=9999-12-31T23:59:59", "until=0000-01-01", "sort=-", "sort=--done", "since=0001-01-01T00:00:00%2B05:00",
+    "until=9999-12-31T23:00:00-05:00",
 ]
 
 
@@ -321,3 +322,12 @@ def test_history_reports_and_compare_cost_the_same_queries_at_100_and_1000_runs(
     assert Run.objects.count() == 1000
     assert at_100 == at_1000
     assert max(at_1000) <= 20
+
+
+def test_a_bare_until_date_takes_in_that_whole_day_on_the_page_and_in_the_api(manager_browser, api_as, make_user, launches):
+    today = timezone.localdate().isoformat()
+    api = api_as(make_user("pia", "manager"))
+
+    assert len(rows(manager_browser.get(f"/history/?until={today}"))) == 4
+    assert api.get("/api/v1/runs", until=today).json_body["count"] == 4
+    assert api.get("/api/v1/runs", since="0001-01-01T00:00:00+05:00").status_code == 400
