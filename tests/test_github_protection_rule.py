@@ -64,7 +64,6 @@ def github_worker(django_db_setup, django_db_blocker, github, tmp_path_factory, 
 def configured(settings, github):
     for name, value in github_env(github).items():
         setattr(settings, name, value)
-    settings.DEPLOYCHECK_OUTBOX_RETRY_SECONDS = 0.5
     github.calls.clear()
 
 
