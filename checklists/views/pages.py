@@ -85,7 +85,8 @@ def _history_export(request, filters, qs, export: str):
     base_url = request.build_absolute_uri("/").rstrip("/")
     rows = history_queries.history_export_rows(qs, base_url)
     if export == "json":
-        body = {"filters": filters.params().dict(), "results": list(rows)}
+        applied = {key: values if len(values) > 1 else values[0] for key, values in filters.params().lists()}
+        body = {"filters": applied, "results": list(rows)}
         body["count"] = len(body["results"])
         response = JsonResponse(body, json_dumps_params={"ensure_ascii": False})
         response["Content-Disposition"] = content_disposition_header(True, "deploycheck-history.json")
