@@ -13,13 +13,6 @@ pytestmark = pytest.mark.django_db
 HTMX = {"HX-Request": "true", "HX-Current-URL": "http://testserver/"}
 
 
-@pytest.fixture
-def run(small_template, member):
-    environment = services.environment_get_or_create("shop", "production")
-    run, _ = services.run_start(version=small_template, environment=environment, version_label="2.4.0", actor=member)
-    return run
-
-
 def signed_in(user) -> Client:
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)
