@@ -79,7 +79,7 @@ def main() -> int:
         small, large = history["small"], history["large"]
         out += [
             f"`manage.py generate_history` runs of {history['items_per_run']} items ({large} runs generated in "
-            f"{sum(g['seconds'] for g in history['generated'].values())} s); each page through Django's test client, "
+            f"{round(sum(g['seconds'] for g in history['generated'].values()))} s); each page through Django's test client, "
             f"median of {history['repeat']} requests, against `SELECT count(*)` over the same rows in the same run.",
             "",
             f"| page | queries at {small} / {large} | {small} runs | {large} runs | ratio | count(*) floor at {large} | target |",
