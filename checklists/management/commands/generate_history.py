@@ -237,9 +237,10 @@ class Command(BaseCommand):
         # Runs, items, sections, notes, sign-offs and audit events refuse writes outside the
         # kernel (services.kernel.guard), because one change to a live run must lock, log and
         # count in one place. A generator writes whole finished histories of runs nobody is
-        # looking at: the kernel opens its guard for these bulk inserts (history_load) and it computes every count
-        # the kernel keeps from the rows it writes, with the same gate rules (gate.py). Going
-        # through run_change per tick would take hours for three million items.
+        # looking at: the kernel opens its guard for these bulk inserts (history_load), and
+        # every count the kernel keeps is computed here from the rows written, with the same
+        # gate rules (gate.py). Going through run_change per tick would take hours for three
+        # million items.
         with history_load():
             self._write(rng, plans, leads, now)
 
