@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from . import models
 
@@ -219,3 +221,24 @@ class OutboxMessageAdmin(ForLookingOnly, admin.ModelAdmin):
 class GithubDeploymentRequestAdmin(ForLookingOnly, admin.ModelAdmin):
     list_display = ["received_at", "repository", "environment", "sha", "ref", "run", "reports", "answer", "answered_at"]
     search_fields = ["repository", "sha", "ref"]
+
+
+@admin.register(models.NotificationReceiver)
+class NotificationReceiverAdmin(admin.ModelAdmin):
+    """Receivers are managed on each project's Notifications page (or the API), where a JSON
+    webhook's secret is generated and shown once; here they are listed, and can be removed."""
+
+    list_display = ("project", "kind", "target", "created_at", "page")
+    list_filter = ("kind", "project")
+    readonly_fields = ("project", "kind", "target", "events", "created_by", "created_at")
+    exclude = ("secret_stored",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def view_on_site(self, obj):
+        return reverse("checklists:notification-list", args=[obj.project_id])
+
+    @admin.display(description="Notifications page")
+    def page(self, obj):
+        return format_html('<a href="{}">{}</a>', self.view_on_site(obj), obj.project.name)

@@ -644,3 +644,47 @@ class GithubDeploymentRequest(models.Model):
 
     def __str__(self):
         return f"{self.repository} {self.sha[:7] or self.ref} → {self.environment}"
+
+
+# --- Notifications (integrations/notify.py) -------------------------------------------------
+
+
+class NotificationReceiver(models.Model):
+    """Someone outside deploycheck who hears about a project's runs: a JSON webhook (signed
+    with its secret), a Slack-format webhook, or an email address. Each message it is owed is
+    an OutboxMessage whose `subject` is `notify:<id>`, so its newest one is its last status."""
+
+    JSON, SLACK, EMAIL = "json", "slack", "email"
+    KINDS = [(JSON, "JSON webhook"), (SLACK, "Slack webhook"), (EMAIL, "Email")]
+    EVENTS = ["run.start", "item.blocked", "verification.failed", "signoff.approve", "signoff.reject", "run.live", "run.status"]
+
+    project = models.ForeignKey(Project, models.CASCADE, related_name="receivers")
+    kind = models.CharField(max_length=10, choices=KINDS)
+    target = models.CharField(max_length=2000, help_text="The webhook's URL, or the email address.")
+    events = models.JSONField(default=list)
+    # The JSON webhook's signing secret, encrypted as secret variables are (checklists/secrets.py).
+    secret_stored = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project__name", "created_at", "id"]
+
+    def __str__(self):
+        return f"{self.project.name}: {self.get_kind_display()} {self.target}"
+
+    @property
+    def secret(self) -> str:
+        return secrets.decrypt(self.secret_stored)
+
+    @secret.setter
+    def secret(self, plain: str) -> None:
+        self.secret_stored = secrets.encrypt(plain) if plain else ""
+
+    @property
+    def subject(self) -> str:
+        return f"notify:{self.pk}"
+
+    @property
+    def is_webhook(self) -> bool:
+        return self.kind in (self.JSON, self.SLACK)

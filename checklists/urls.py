@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import environments, pages, runs, templates
+from .views import environments, notifications, pages, runs, templates
 
 app_name = "checklists"
 
@@ -21,6 +21,10 @@ urlpatterns = [
     path("environments/<int:pk>/", environments.environment_detail, name="environment-detail"),
     path("environments/<int:pk>/variables", environments.environment_variables, name="environment-variables"),
     path("environments/<int:pk>/schedule", environments.environment_schedule, name="environment-schedule"),
+    path("projects/<int:pk>/notifications", notifications.notification_list, name="notification-list"),
+    path("projects/<int:pk>/notifications/new", notifications.notification_create, name="notification-create"),
+    path("projects/<int:pk>/notifications/<int:receiver_pk>/test", notifications.notification_test, name="notification-test"),
+    path("projects/<int:pk>/notifications/<int:receiver_pk>/delete", notifications.notification_delete, name="notification-delete"),
     path("runs/new", runs.run_start, name="run-start"),
     path("runs/<int:pk>/schedule", runs.run_schedule, name="run-schedule"),
     path("runs/<int:pk>/", runs.run_detail, name="run-detail"),

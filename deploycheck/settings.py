@@ -333,3 +333,18 @@ DEPLOYCHECK_GITHUB_WEBHOOK_SECRET = os.environ.get("DEPLOYCHECK_GITHUB_WEBHOOK_S
 DEPLOYCHECK_OUTBOX_RETRY_SECONDS = float(os.environ.get("DEPLOYCHECK_OUTBOX_RETRY_SECONDS", "10"))
 DEPLOYCHECK_OUTBOX_MAX_ATTEMPTS = int(os.environ.get("DEPLOYCHECK_OUTBOX_MAX_ATTEMPTS", "12"))
 CELERY_BEAT_SCHEDULE["outbox-sweep"] = {"task": "checklists.tasks.outbox_sweep", "schedule": 30.0}
+
+# --- Notifications (README "Notifications") -------------------------------------------------
+# A webhook POST's total deadline (its address meets DEPLOYCHECK_CHECK_DENY_NETS / _ALLOW_NETS).
+DEPLOYCHECK_NOTIFY_TIMEOUT = float(os.environ.get("DEPLOYCHECK_NOTIFY_TIMEOUT", "10"))
+# Email receivers go out through Django's mail settings; the console backend unless a host is given.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "15"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "deploycheck@localhost")

@@ -12,7 +12,7 @@ its announcer, and its sender delivers one outbox message.
 
 from __future__ import annotations
 
-from . import github
+from . import github, notify
 
-ANNOUNCERS = (github.on_run_events,)
-SENDERS = {github.REVIEW: github.review_send}
+ANNOUNCERS = (github.on_run_events, notify.on_run_events)
+SENDERS = {github.REVIEW: github.review_send, **notify.SENDERS}

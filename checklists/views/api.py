@@ -567,3 +567,72 @@ def github_webhook(request):
         payload, delivery=request.headers.get("X-GitHub-Delivery", ""), site_url=request.build_absolute_uri("/").rstrip("/")
     )
     return Status(202, {"request": found.pk, "run": found.run_id, "answer": found.answer or None})
+
+
+# --- Notifications (CONTRACT.md "Outgoing notifications") ----------------------------------
+
+WEBHOOK_FORMATS = ("json", "slack")
+
+
+def webhook_json(receiver, *, secret: str | None = None, last=False) -> dict:
+    from ..services.notifications import delivery_json
+
+    answer = {"id": receiver.pk, "url": receiver.target, "format": receiver.kind, "events": receiver.events}
+    if secret:
+        answer["secret"] = secret
+    if last is not False:
+        answer["last_delivery"] = delivery_json(last)
+    return answer
+
+
+def _project_or_404(name: str):
+    from ..models import Project
+
+    project = Project.objects.filter(name=name).first()
+    if project is None:
+        raise RuleError(f"No project {name!r}.", status=404)
+    return project
+
+
+@api.post("/v1/projects/{project}/webhooks", response={201: dict})
+def webhook_create(request, project: str):
+    from ..services import notifications
+
+    require(request, "view")
+    require(request, "lead", "Webhooks belong to leads.")
+    try:
+        body = json.loads(request.body or b"null")
+    except (ValueError, RecursionError):
+        raise RuleError("The body is not JSON: send {\"url\", \"format\": \"json\" or \"slack\"}.") from None
+    if not isinstance(body, dict):
+        raise RuleError("The body is a JSON object: {\"url\", \"format\", \"events\"?, \"secret\"?}.")
+    kind = body.get("format", "json")
+    if kind not in WEBHOOK_FORMATS:
+        raise RuleError("`format` is json or slack.")
+    created = notifications.receiver_create(
+        project_name=project, kind=kind, target=body.get("url"), events=body.get("events"), secret=body.get("secret"), actor=request.auth
+    )
+    return Status(201, webhook_json(created.receiver, secret=created.generated_secret))
+
+
+@api.get("/v1/projects/{project}/webhooks")
+def webhook_list(request, project: str):
+    from ..services import notifications
+
+    require(request, "view")
+    require(request, "lead", "Webhooks belong to leads.")
+    receivers = notifications.receiver_list(_project_or_404(project))
+    return [webhook_json(r, last=r.last) for r in receivers if r.kind in WEBHOOK_FORMATS]
+
+
+@api.delete("/v1/projects/{project}/webhooks/{webhook_id}")
+def webhook_delete(request, project: str, webhook_id: int):
+    from ..services import notifications
+
+    require(request, "view")
+    require(request, "lead", "Webhooks belong to leads.")
+    found = _project_or_404(project).receivers.filter(pk=webhook_id, kind__in=WEBHOOK_FORMATS).first()
+    if found is None:
+        raise RuleError(f"No webhook {webhook_id} in project {project!r}.", status=404)
+    notifications.receiver_delete(receiver=found)
+    return {"deleted": webhook_id}
