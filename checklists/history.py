@@ -131,7 +131,8 @@ class HistoryFilters:
         values.update(changes)
         for key, value in values.items():
             if isinstance(value, (list, tuple)):
-                query.setlist(key, [str(v) for v in value if v])
+                if any(value):
+                    query.setlist(key, [str(v) for v in value if v])
             elif value:
                 query[key] = str(value)
         return query

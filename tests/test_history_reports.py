@@ -134,6 +134,8 @@ def test_exports_keep_the_filters(manager_browser, launches):
     assert [int(r["id"]) for r in table][0] == launches["clean"].pk and len(table) == 3
     assert table[0]["skipped"] == "1" and "Tech Lead: gil" in table[0]["signed_by"]
     assert body["count"] == 1 and body["filters"] == {"project": "shop", "status": "rolled_back"}
+    unfiltered = manager_browser.get("/history/?format=json").json()
+    assert unfiltered["filters"] == {} and unfiltered["count"] == 4
     both = manager_browser.get("/history/?status=completed&status=rolled_back&format=json").json()
     assert both["filters"] == {"status": ["completed", "rolled_back"]} and both["count"] == 2
     [row] = body["results"]
