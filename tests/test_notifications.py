@@ -122,7 +122,7 @@ def deliver_due() -> list[str | None]:
 
 
 def add_webhook(client, url, project="shop", **body):
-    return client.post(f"/api/v1/projects/{project}/webhooks", {"url": url, **body})
+    return client.post(f"/api/v1/projects/{project}/webhooks", {"url": url, "format": "json", **body})
 
 
 def start_run(actor, template, version="2.4.0", environment="production"):
@@ -140,7 +140,7 @@ def test_each_event_reaches_a_signed_json_webhook_a_slack_webhook_and_an_email(
     in_process, receiver, api_as, lead, client, small_template, django_user_model
 ):
     pipeline = api_as(lead)
-    created = add_webhook(pipeline, receiver.url(), format="json")
+    created = add_webhook(pipeline, receiver.url())
     assert created.status_code == 201, created.json_body
     receiver.secret = created.json_body["secret"]
     assert add_webhook(pipeline, receiver.url("/slack"), format="slack").status_code == 201
@@ -296,6 +296,7 @@ def test_leads_manage_webhooks_by_api_and_a_secret_is_shown_once(api_as, lead, m
         add_webhook(pipeline, "https://hooks.shop.test/x", events=[]),
         add_webhook(pipeline, "https://hooks.shop.test/x", format="slack", secret="slack takes none"),
         pipeline.post("/api/v1/projects/shop/webhooks", ["not", "an", "object"]),
+        pipeline.post("/api/v1/projects/shop/webhooks", {"url": "https://hooks.shop.test/x"}),  # no format
         add_webhook(pipeline, "https://hooks.shop.test/x", project="p" * 101),
     ]
     assert [r.status_code for r in refused] == [400] * len(refused) and all(r.json_body["error"] for r in refused)
@@ -306,6 +307,7 @@ def test_leads_manage_webhooks_by_api_and_a_secret_is_shown_once(api_as, lead, m
     assert pipeline.get("/api/v1/projects/nowhere/webhooks").status_code == 404
     assert pipeline.delete("/api/v1/projects/nowhere/webhooks/1").status_code == 404
     assert pipeline.delete(f"/api/v1/projects/shop/webhooks/{slack.json_body['id'] + 1000}").status_code == 404
+    assert pipeline.delete(f"/api/v1/projects/shop/webhooks/{2**63}").status_code == 404
     gone = pipeline.delete(f"/api/v1/projects/shop/webhooks/{slack.json_body['id']}")
     assert gone.status_code == 200 and NotificationReceiver.objects.count() == 2
 

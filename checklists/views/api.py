@@ -594,23 +594,23 @@ def _project_or_404(name: str):
     return project
 
 
+class WebhookIn(Schema):
+    url: str
+    format: str
+    events: list[str] | None = None
+    secret: str | None = None
+
+
 @api.post("/v1/projects/{project}/webhooks", response={201: dict})
-def webhook_create(request, project: str):
+def webhook_create(request, project: str, payload: WebhookIn):
     from ..services import notifications
 
     require(request, "view")
     require(request, "lead", "Webhooks belong to leads.")
-    try:
-        body = json.loads(request.body or b"null")
-    except (ValueError, RecursionError):
-        raise RuleError("The body is not JSON: send {\"url\", \"format\": \"json\" or \"slack\"}.") from None
-    if not isinstance(body, dict):
-        raise RuleError("The body is a JSON object: {\"url\", \"format\", \"events\"?, \"secret\"?}.")
-    kind = body.get("format", "json")
-    if kind not in WEBHOOK_FORMATS:
+    if payload.format not in WEBHOOK_FORMATS:
         raise RuleError("`format` is json or slack.")
     created = notifications.receiver_create(
-        project_name=project, kind=kind, target=body.get("url"), events=body.get("events"), secret=body.get("secret"), actor=request.auth
+        project_name=project, kind=payload.format, target=payload.url, events=payload.events, secret=payload.secret, actor=request.auth
     )
     return Status(201, webhook_json(created.receiver, secret=created.generated_secret))
 
@@ -631,7 +631,8 @@ def webhook_delete(request, project: str, webhook_id: int):
 
     require(request, "view")
     require(request, "lead", "Webhooks belong to leads.")
-    found = _project_or_404(project).receivers.filter(pk=webhook_id, kind__in=WEBHOOK_FORMATS).first()
+    project_found = _project_or_404(project)
+    found = project_found.receivers.filter(pk=webhook_id, kind__in=WEBHOOK_FORMATS).first() if 0 < webhook_id < 2**63 else None
     if found is None:
         raise RuleError(f"No webhook {webhook_id} in project {project!r}.", status=404)
     notifications.receiver_delete(receiver=found)
