@@ -397,8 +397,10 @@ def test_a_hanging_receiver_and_a_down_broker_leave_ticks_fast_and_the_notificat
         # tasks on a lost connection, stops the worker with "Unrecoverable error ... hostname"
         # (celery/kombu#582); its supervisor restarts it, which this test does not stand in for.)
         throwaway_redis.stop()
+        began = time.monotonic()
         ticked = pipeline.post(f"/api/v1/runs/{run_id}/items/{items['Deploy the build']}", {"state": "blocked", "note": "waiting for a window"})
-        assert ticked.status_code == 200
+        # Three receivers owe a message; the broker's refusal is paid once for all of them.
+        assert ticked.status_code == 200 and time.monotonic() - began < 5
         waiting = OutboxMessage.objects.filter(target=receiver.url(), payload__body__item__id=items["Deploy the build"]).get()
         assert waiting.state == "pending" and waiting.attempts == 0
 

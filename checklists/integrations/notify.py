@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..choices import Action, ItemState, RunStatus, VerificationStatus
-from ..models import NotificationReceiver, RunItem
+from ..models import NotificationReceiver, OutboxMessage, RunItem
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +152,16 @@ def queue(receiver, body: dict, run=None):
     return outbox_put(kind=KIND_OF[receiver.kind], target=receiver.target, payload=_message(receiver, body), subject=receiver.subject, run=run)
 
 
+def _queue_all(rows: list[OutboxMessage]) -> None:
+    """outbox_put for many messages at once: one publish after the commit, not one each. With the
+    broker down each publish costs its connection attempts, and a change that owes five
+    receivers must not pay them five times."""
+    from ..services.outbox import outbox_publish
+
+    ids = [message.pk for message in OutboxMessage.objects.bulk_create(rows)]
+    transaction.on_commit(lambda: outbox_publish(ids, fresh=True), robust=True)
+
+
 # --- The announcer --------------------------------------------------------------------------
 
 
@@ -175,13 +185,16 @@ def _announce(run, named) -> None:
         return
     item_ids = {event.item_id for name, event in named if name in wanted and event.item_id}
     items = {item.pk: item for item in RunItem.objects.filter(pk__in=item_ids).only("id", "text")} if item_ids else {}
+    rows = []
     for name, event in named:
         if name not in wanted:
             continue
         body = payload_json(name, event, run, items.get(event.item_id))
         for receiver in receivers:
             if name in receiver.events:
-                queue(receiver, body, run=run)
+                payload = _message(receiver, body)
+                rows.append(OutboxMessage(kind=KIND_OF[receiver.kind], target=receiver.target, payload=payload, subject=receiver.subject, run=run))
+    _queue_all(rows)
 
 
 # --- The senders ----------------------------------------------------------------------------
