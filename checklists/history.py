@@ -328,15 +328,17 @@ def history_export_rows(qs, base_url: str, chunk: int = 1000):
 
 
 def history_stats(qs) -> dict:
-    """Totals by status and the gate overrides, in two aggregate queries."""
-    base = qs.order_by()
-    totals = {row["status"]: row["n"] for row in base.values("status").annotate(n=Count("id"))}
-    overrides = Signoff.objects.filter(run__in=base.values("pk"), override_reason__gt="").values("run_id").distinct().count()
+    """Totals by status and how many runs passed the gate with an override, in one grouped
+    query (each pass over a filtered history costs the filters' probes once more)."""
+    # Uncorrelated, so PostgreSQL reads the few overrides once and looks each run up in a hash.
+    overridden = Q(pk__in=Signoff.objects.filter(override_reason__gt="").values("run_id"))
+    rows = list(qs.order_by().values("status").annotate(n=Count("id"), overridden=Count("id", filter=overridden)))
+    totals = {row["status"]: row["n"] for row in rows}
     total = sum(totals.values())
     return {
         "total": total,
         "by_status": totals,
-        "overrides": overrides,
+        "overrides": sum(row["overridden"] for row in rows),
         "success_rate": round(100 * totals.get(RunStatus.COMPLETED, 0) / total) if total else None,
     }
 

@@ -56,7 +56,11 @@ def history(request):
     export = request.GET.get("format", "")
     if export in ("csv", "json"):
         return _history_export(request, filters, qs, export)
+    stats = history_queries.history_stats(qs)
     paginator = Paginator(qs, history_queries.PAGE_SIZE)
+    # The totals counted the runs already: with a person or text filter every count is a pass
+    # over the whole history, so the paginator does not make another.
+    paginator.count = stats["total"]
     page = paginator.get_page(request.GET.get("page"))
     page.object_list = history_queries.history_rows(list(page.object_list))
     return render(
@@ -65,7 +69,7 @@ def history(request):
         {
             "page": page,
             "filters": filters,
-            "stats": history_queries.history_stats(qs),
+            "stats": stats,
             "query": filters.params().urlencode(),
             "unsorted": filters.params(sort="").urlencode(),
             "sorts": filters.sort_links(),
