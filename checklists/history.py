@@ -248,6 +248,18 @@ def history_queryset(f: HistoryFilters, *, ordered: bool = True):
     return qs
 
 
+PROBING = ("person", "q", "item", "kind", "check")
+
+
+def settled(qs, f: HistoryFilters):
+    """The runs to report on, found once. A person, text or drill-down filter probes other
+    tables for every run; the reports' ten aggregates would each repeat those probes, so
+    they are asked once here and the aggregates read the runs by key."""
+    if not (f.override or any(getattr(f, key) for key in PROBING)):
+        return qs
+    return Run.objects.filter(pk__in=list(qs.order_by().values_list("pk", flat=True)))
+
+
 def history_rows(runs: list[Run]) -> list[Run]:
     """What each row shows beyond the run's own columns, for a page of runs: who signed (and
     overrides), failed checks. Two queries for the whole page."""

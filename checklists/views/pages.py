@@ -116,7 +116,7 @@ def reports(request):
     """The charts a manager reads at a glance, each bar a link to the history rows behind it."""
     permissions.require(request.user, "reports")
     filters = _filters(request)
-    qs = history_queries.history_queryset(filters, ordered=False)
+    qs = history_queries.settled(history_queries.history_queryset(filters, ordered=False), filters)
     path = reverse("checklists:history")
 
     def week_link(start, end, status):
