@@ -71,10 +71,12 @@ def outbox_publish(ids: list[int], *, countdown: float | None = None, fresh: boo
     """Hand messages to the workers. When the broker refuses `fresh` ones (just committed),
     they are made due for the sweep at once rather than after its grace, so the answer follows
     the broker's return."""
+    from deploycheck.celery import publisher
+
     from ..tasks import outbox_deliver
 
     try:
-        with outbox_deliver.app.connection_for_write() as broker:
+        with publisher() as broker:
             for pk in ids:
                 outbox_deliver.apply_async(
                     args=[pk], countdown=countdown, retry=False, connection=broker, queue=settings.CELERY_TASK_DEFAULT_QUEUE

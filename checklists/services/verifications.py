@@ -125,8 +125,9 @@ def _publish(ids: list[int], published: list[int] | None = None) -> None:
     deployment or a test may point it elsewhere)."""
     from ..tasks import verification_run
 
-    # A fresh connection each time: a pooled one may still point at a broker that went away.
-    with verification_run.app.connection_for_write() as broker:
+    from deploycheck.celery import publisher
+
+    with publisher() as broker:
         for chunk in _chunks(ids):
             verification_run.apply_async(args=[chunk], retry=False, connection=broker, queue=settings.CELERY_TASK_DEFAULT_QUEUE)
             if published is not None:
