@@ -25,11 +25,16 @@ def verdict(item, status: str, message: str = ""):
     return result
 
 
-def go_live(run, username: str = "gil"):
-    """A lead holding every role of the run signs it off, past the gate if need be."""
+def lead_of(run, username: str = "gil"):
+    """A lead holding every sign-off role the run needs."""
     os.environ.setdefault("DEPLOYCHECK_PASSWORD", "correct horse battery staple")
     call_command("grant", username, "lead", *run.required_roles, "--create", stdout=open(os.devnull, "w"))
-    signer = get_user_model().objects.get(username=username)
+    return get_user_model().objects.get(username=username)
+
+
+def go_live(run, username: str = "gil"):
+    """A lead holding every role of the run signs it off, past the gate if need be."""
+    signer = lead_of(run, username)
     for role in run.required_roles or [None]:
         services.signoff_record(run=run, actor=signer, decision="approve", role=role, override_reason="launch window")
     run.refresh_from_db()
