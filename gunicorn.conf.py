@@ -11,17 +11,18 @@ lets a page's polls reuse one connection behind a proxy. `timeout` bounds a stuc
 (no view legitimately takes 30 s: exports stream, checks run on workers).
 
 Measured with benchmarks/ticks.py (24 clients ticking and polling one 300-item run, 2 cores,
-this machine, 2026-12-02; runs of the same configuration vary by about a third, so several):
+this machine, 2026-12-03, after the row cache and the one-query permissions; runs of the same
+configuration vary by a third here, so several, alternating):
 
-    configuration                      ticks/s              gunicorn CPU per tick+poll
-    sync, 3 workers                    15.9 14.9 12.5 12.4  105 113 132 130 ms
-    gthread, 5 workers x 2 threads     18.3 16.9 11.1       94 101 154 ms
-    gthread, 2 workers x 4 threads     16.3                 94 ms
-    gthread, 5 workers x 8 threads     11.7  9.0  8.7       139 180 186 ms
+    configuration                      ticks/s              ratio to the floor
+    gthread, 3 workers x 2 threads     91.1 47.4 59.4 70.4  0.118 0.067 0.096 0.097
+    gthread, 5 workers x 2 threads     64.8 60.0 56.1 51.7  0.092 0.082 0.087 0.076
+    gthread, 3 workers x 1 thread      66.0                 0.097
 
-The work is CPU-bound Python, so more threads than two per process only add GIL contention;
-2 x cores + 1 processes with 2 threads each does as well as sync workers and, unlike them,
-keeps the polls' connections alive.
+Every tick of one run waits for that run's row lock, and a process that holds it but is not
+on a core holds everyone up: more processes than cores + 1 only add such waits (and the p95).
+The work is CPU-bound Python, so more than two threads a process only add GIL contention;
+threads (not sync workers) keep the polls' keep-alive connections open.
 """
 
 import multiprocessing
@@ -39,7 +40,7 @@ def _int(name: str, default: int) -> int:
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-workers = _int("GUNICORN_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 9))
+workers = _int("GUNICORN_WORKERS", min(multiprocessing.cpu_count() + 1, 9))
 threads = _int("GUNICORN_THREADS", 2)
 keepalive = _int("GUNICORN_KEEPALIVE", 5)
 timeout = _int("GUNICORN_TIMEOUT", 30)
