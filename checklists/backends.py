@@ -16,21 +16,27 @@ from django.db import connection
 
 
 def _permissions_sql() -> str:
+    """The user's own permissions and their groups', each reached from the user's id through
+    the link tables' indexes (never a pass over all permissions)."""
     user_model = get_user_model()
     user_perms = user_model.user_permissions.through._meta
     group_perms = Group.permissions.through._meta
     user_groups = user_model.groups.through._meta
     perm, ct = Permission._meta.db_table, ContentType._meta.db_table
     q = connection.ops.quote_name
+
+    def column(meta, field: str) -> str:
+        return q(meta.get_field(field).column)
+
+    named = f"JOIN {q(perm)} p ON p.{q('id')} = {{link}} JOIN {q(ct)} ct ON ct.{q('id')} = p.{q('content_type_id')}"
     return (
-        f"SELECT ct.{q('app_label')}, p.{q('codename')} FROM {q(perm)} p "
-        f"JOIN {q(ct)} ct ON ct.{q('id')} = p.{q('content_type_id')} "
-        f"WHERE p.{q('id')} IN ("
-        f"SELECT up.{q(user_perms.get_field('permission').column)} FROM {q(user_perms.db_table)} up "
-        f"WHERE up.{q(user_perms.get_field('user').column)} = %s "
-        f"UNION SELECT gp.{q(group_perms.get_field('permission').column)} FROM {q(group_perms.db_table)} gp "
-        f"JOIN {q(user_groups.db_table)} ug ON ug.{q(user_groups.get_field('group').column)} = gp.{q(group_perms.get_field('group').column)} "
-        f"WHERE ug.{q(user_groups.get_field('user').column)} = %s)"
+        f"SELECT ct.{q('app_label')}, p.{q('codename')} FROM {q(user_perms.db_table)} up "
+        + named.format(link=f"up.{column(user_perms, 'permission')}")
+        + f" WHERE up.{column(user_perms, 'user')} = %s"
+        f" UNION SELECT ct.{q('app_label')}, p.{q('codename')} FROM {q(user_groups.db_table)} ug "
+        f"JOIN {q(group_perms.db_table)} gp ON gp.{column(group_perms, 'group')} = ug.{column(user_groups, 'group')} "
+        + named.format(link=f"gp.{column(group_perms, 'permission')}")
+        + f" WHERE ug.{column(user_groups, 'user')} = %s"
     )
 
 
