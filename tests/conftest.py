@@ -368,6 +368,20 @@ def own_worker(settings, tmp_path, worker_world):
         other.stop()
 
 
+def beat_sweeps_outbox(queue: str) -> bool:
+    """What the beat does every 30 s: ask a worker on `queue` to sweep the outbox. False while
+    the broker is still coming back (callers wait_until it takes)."""
+    from checklists.tasks import outbox_sweep
+    from deploycheck.celery import app
+
+    try:
+        with app.connection_for_write() as broker:
+            outbox_sweep.apply_async(connection=broker, queue=queue, retry=False)
+        return True
+    except Exception:
+        return False
+
+
 def wait_until(predicate, timeout: float = 30, interval: float = 0.1):
     """Poll what a user would see until it holds (bounded; returns the last value)."""
     deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ import pytest
 from checklists import services
 from checklists.models import GithubDeploymentRequest, OutboxMessage
 
-from .conftest import Worker, test_database_url, wait_until
+from .conftest import Worker, beat_sweeps_outbox, test_database_url, wait_until
 from .github_standin import AppKey, GitHubStandIn
 from .stories import go_live, lead_of
 
@@ -247,9 +247,6 @@ def services_run(run_id):
 def test_with_the_broker_down_ticks_and_sign_offs_answer_and_github_hears_once_it_is_back(
     client, github, own_worker, throwaway_redis, broker_at, make_user, small_template, api_as
 ):
-    from checklists.tasks import outbox_sweep
-    from deploycheck.celery import app
-
     broker_at(throwaway_redis.url)
     own_worker.start(REDIS_URL=throwaway_redis.url, **github_env(github))
     lead = make_user("gil", "lead", "Tech Lead", "Security Lead")
@@ -274,15 +271,7 @@ def test_with_the_broker_down_ticks_and_sign_offs_answer_and_github_hears_once_i
 
     throwaway_redis.start()  # back; the beat's next sweep publishes what waited
 
-    def beat_fires() -> bool:
-        try:
-            with app.connection_for_write() as broker:
-                outbox_sweep.apply_async(connection=broker, queue=own_worker.queue, retry=False)
-            return True
-        except Exception:
-            return False
-
-    assert wait_until(beat_fires, timeout=15)
+    assert wait_until(lambda: beat_sweeps_outbox(own_worker.queue), timeout=15)
     assert wait_until(lambda: answers(github), timeout=60)
     assert answers(github) == ["approved"]
     # The report queued by the first sign-off while the broker was away was made moot by the answer.
