@@ -35,6 +35,7 @@ from . import selectors
 from .choices import ItemState, RunStatus, VerificationStatus
 from .errors import RuleError
 from .models import Environment, Note, Project, Run, RunItem, RunSection, Signoff, VerificationResult
+from .serializers import run_row_json
 
 PAGE_SIZE = 50
 TEXT_MAX = 200
@@ -302,17 +303,8 @@ def duration_text(duration: timedelta | None) -> str:
 
 def row_json(run: Run, base_url: str) -> dict:
     return {
-        "id": run.pk,
-        "html_url": f"{base_url}{run.get_absolute_url()}",
-        "status": run.status,
-        "template": run.template_name,
+        **run_row_json(run, f"{base_url}{run.get_absolute_url()}"),
         "template_version": run.template_version_number,
-        "project": run.project.name,
-        "environment": run.environment.name,
-        "version": run.version_label,
-        "started_by": run.started_by.get_username(),
-        "started_at": run.started_at.isoformat(),
-        "completed_at": run.completed_at.isoformat() if run.completed_at else None,
         "ended_at": run.ended_at.isoformat() if run.ended_at else None,
         "duration_s": int(run.duration.total_seconds()) if run.duration is not None else None,
         "done": run.items_done,

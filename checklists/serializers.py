@@ -16,6 +16,22 @@ def verification_json(result) -> dict | None:
     }
 
 
+def run_row_json(run, html_url: str) -> dict:
+    """A run as a line of history: the API's run list and the history page's JSON export."""
+    return {
+        "id": run.pk,
+        "html_url": html_url,
+        "status": run.status,
+        "template": run.template_name,
+        "project": run.project.name,
+        "environment": run.environment.name,
+        "version": run.version_label,
+        "started_by": run.started_by.get_username(),
+        "started_at": run.started_at.isoformat(),
+        "completed_at": run.completed_at.isoformat() if run.completed_at else None,
+    }
+
+
 def item_json(item) -> dict:
     return {
         "id": item.pk,

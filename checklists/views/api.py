@@ -20,7 +20,7 @@ from .. import markdown as md
 from .. import permissions, selectors, services
 from ..errors import RuleError
 from ..models import ApiToken, Environment, Run, RunItem
-from ..serializers import csv_safe, event_json, item_json, note_json, run_json, signoff_json
+from ..serializers import csv_safe, event_json, item_json, note_json, run_json, run_row_json, signoff_json
 
 
 class BearerToken(HttpBearer):
@@ -375,19 +375,7 @@ def run_events(request, run_id: int, page: int = 1, page_size: int = 50):
 
 
 def run_summary_json(request, run) -> dict:
-    return {
-        "id": run.pk,
-        "html_url": request.build_absolute_uri(run.get_absolute_url()),
-        "status": run.status,
-        "template": run.template_name,
-        "project": run.project.name,
-        "environment": run.environment.name,
-        "version": run.version_label,
-        "started_by": run.started_by.get_username(),
-        "started_at": run.started_at.isoformat(),
-        "completed_at": run.completed_at.isoformat() if run.completed_at else None,
-        "progress": {"done": run.done, "total": run.total},
-    }
+    return {**run_row_json(run, request.build_absolute_uri(run.get_absolute_url())), "progress": {"done": run.done, "total": run.total}}
 
 
 @api.get("/v1/runs")
