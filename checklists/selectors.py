@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 
 from . import gate
 from .choices import ItemState, VerificationStatus
@@ -166,6 +166,10 @@ def run_signoff_standing(run: Run) -> gate.SignoffStanding:
     )
 
 
+# The activity feed shows this many events.
+FEED_LENGTH = 30
+
+
 def _side_panels(run: Run) -> dict:
     """What the sign-off panel and the activity list show: bounded by sign-offs and 30 events."""
     return {
@@ -174,7 +178,7 @@ def _side_panels(run: Run) -> dict:
         "standing": run_signoff_standing(run),
         # Up to the revision the page will poll from: a change committing meanwhile comes
         # with the next poll, not twice.
-        "events": list(run.events.filter(revision__lte=run.revision).select_related("item").order_by("-at", "-id")[:30]),
+        "events": list(run.events.filter(revision__lte=run.revision).select_related("item").order_by("-at", "-id")[:FEED_LENGTH]),
     }
 
 
@@ -205,6 +209,23 @@ def run_board(run: Run, *, user=None, show: str = "all", query: str = "") -> dic
 
 
 SIGNOFF_PANEL_ACTIONS = ("signoff.", "run.")
+# A page further behind than this many revisions gets every panel without looking at why:
+# the look is one indexed pass over the events since its revision, kept short.
+PANEL_SCAN_REVISIONS = 500
+
+
+def _panels_moved(run: Run, revision_after: int) -> tuple[bool, bool]:
+    """Did a sign-off or status event, or a run note, happen after this revision? One query
+    over the events since (a busy launch writes dozens a second; few of them touch a panel)."""
+    if run.revision - revision_after > PANEL_SCAN_REVISIONS:
+        return True, True
+    signoff = Q()
+    for prefix in SIGNOFF_PANEL_ACTIONS:
+        signoff |= Q(action__startswith=prefix)
+    moved = run.events.filter(revision__gt=revision_after, revision__lte=run.revision).aggregate(
+        signoff=Count("pk", filter=signoff), notes=Count("pk", filter=Q(action="note.add", item__isnull=True))
+    )
+    return bool(moved["signoff"]), bool(moved["notes"])
 
 
 def run_changes(run: Run, *, ids=None, revision_after: int | None = None, gate_shown: str | None = None) -> dict:
@@ -227,15 +248,25 @@ def run_changes(run: Run, *, ids=None, revision_after: int | None = None, gate_s
         run.events.filter(revision__gt=revision_after, revision__lte=run.revision)
         .select_related("item")
         .only("run_id", "at", "actor_name", "action", "after", "revision", "item_id", "item__text")  # what the feed shows
-        .order_by("-at", "-id")[:30]
+        .order_by("-at", "-id")[:FEED_LENGTH]
     )
-    # Past 30 events the page is far behind: send every panel, and the feed whole.
-    behind = len(events) == 30
-    gate_moved = gate_shown is not None and gate_shown != str(run.gate_open)
+    # A full feed's worth of events: the page may have missed more than it shows, so the feed
+    # goes whole, and whether a panel moved is asked of every event since.
+    behind = len(events) == FEED_LENGTH
+    if behind:
+        signoff_moved, notes_moved = _panels_moved(run, revision_after)
+    else:
+        signoff_moved = any(e.action.startswith(SIGNOFF_PANEL_ACTIONS) for e in events)
+        notes_moved = any(e.action == "note.add" and e.item_id is None for e in events)
     answer["new_events"] = [] if behind else events
     answer["events"] = events if behind else []
-    answer["show_signoff"] = behind or gate_moved or any(e.action.startswith(SIGNOFF_PANEL_ACTIONS) for e in events)
-    answer["show_run_notes"] = behind or any(e.action == "note.add" and e.item_id is None for e in events)
+    # The count of open items moves with nearly every tick; while it stays above zero only the
+    # panel's count line changes (the form offers the gate override only while items are open).
+    gate_moved = gate_shown is not None and gate_shown != str(run.gate_open)
+    gate_crossed = gate_moved and (gate_shown in ("", "0") or not run.gate_open)
+    answer["show_signoff"] = signoff_moved or gate_crossed
+    answer["show_gate"] = gate_moved and not answer["show_signoff"]
+    answer["show_run_notes"] = notes_moved
     if answer["show_signoff"]:
         answer.update(signoffs=run_signoffs(run), standing=run_signoff_standing(run))
     if answer["show_run_notes"]:

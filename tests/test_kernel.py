@@ -279,9 +279,32 @@ def test_the_poll_sends_what_happened_since_and_the_panels_only_when_they_moved(
     assert 'hx-swap-oob="afterbegin:#activity-list"' in quiet and "mo</strong> changed" in quiet
     assert 'id="signoff"' not in quiet and 'id="notes"' not in quiet
     assert 'id="notes"' in noted and "DNS TTL lowered" in noted
-    # A page that shows another count of open items gets the panel again.
-    flipped = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=29", headers={"HX-Request": "true"}).content.decode()
+    # A page that shows another count of open items gets the new count; one that showed none
+    # open gets the whole panel again (its form offers the gate override only while items are open).
+    counted = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=29", headers={"HX-Request": "true"}).content.decode()
+    assert 'id="signoff-gate"' in counted and "<strong>30</strong> required items still open" in counted
+    assert 'id="signoff"' not in counted
+    flipped = client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=0", headers={"HX-Request": "true"}).content.decode()
     assert 'id="signoff"' in flipped
+
+
+def test_a_busy_poll_sends_the_sign_off_panel_only_when_a_sign_off_moved(client, lead, member, make_user):
+    run = started(lead, 30)
+    client.force_login(member)
+    items = list(run.items.order_by("position"))
+    seen = Run.objects.get(pk=run.pk).revision
+    # More changes than the feed shows since the page last looked: none of them a sign-off.
+    for item in items:
+        services.run_item_set_state(item=item, state="in_progress", actor=member)
+
+    def poll():
+        return client.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress&gate=30", headers={"HX-Request": "true"}).content.decode()
+
+    busy = poll()
+    assert 'id="activity"' in busy  # the feed goes whole
+    assert 'id="signoff"' not in busy and 'id="notes"' not in busy
+    services.note_add(run=run, body="Freeze announced in #launch", actor=member)
+    assert 'id="notes"' in poll()
 
 
 def test_a_skip_without_a_reason_in_an_imported_checklist_holds_the_gate(make_user, lead, api_as):

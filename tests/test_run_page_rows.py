@@ -74,3 +74,21 @@ def test_a_note_and_a_tick_by_someone_else_reach_a_page_that_already_drew_the_ro
     changed = row(poll + "</ul>", item.pk)
     assert 'data-state="in_progress"' in changed
     assert "<strong>60 s</strong>" in changed and "ana" in changed
+
+
+def test_a_polled_row_leaves_the_pages_own_action_menu_in_place(run, member, make_user):
+    """Ben's tick reaches Mo's page through her poll; the row comes without the menu's forms,
+    which her page keeps (hx-preserve), so a launch's polls stay small."""
+    ben = make_user("ben", "member")
+    item = run.items.order_by("position").first()
+    mo_page = signed_in(member)
+    page = mo_page.get(run.get_absolute_url()).content.decode()
+    seen = re.search(r'data-revision="(\d+)"', page).group(1)
+    assert 'placeholder="Note on this item (Markdown)"' in row(page, item.pk)
+
+    services.run_item_set_state(item=item, state="done", actor=ben)
+    polled = mo_page.get(f"/runs/{run.pk}/poll?rev={seen}&status=in_progress", headers=HTMX).content.decode()
+
+    polled_row = re.search(rf'<li id="item-{item.pk}".*?</li>', polled, re.S).group(0)
+    assert 'data-state="done"' in polled_row and f'id="menu-{item.pk}" hx-preserve' in polled_row
+    assert "Note on this item" not in polled_row and "csrfmiddlewaretoken" in polled_row  # the tick form still posts

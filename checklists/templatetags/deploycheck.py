@@ -75,3 +75,23 @@ def item_row(context) -> str:
         request = context.get("request")
         memo["csrf_token"] = get_token(request) if request is not None else ""
     return mark_safe(html.replace(_CSRF_PLACEHOLDER, memo["csrf_token"]))
+
+
+# --- The activity feed's lines, rendered once per event ------------------------------------------
+#
+# An audit event never changes, so its line depends only on the event and the timezone and
+# language it is shown in; during a busy launch every poll of every page sends the feed.
+
+_EVENT_TEMPLATE = "checklists/run_detail.html#activity-event"
+
+
+@register.simple_tag(takes_context=True)
+def activity_event(context) -> str:
+    event = context["event"]
+    key = f"activity-event:{event.pk}:{timezone.get_current_timezone_name()}:{translation.get_language()}"
+    fragments = caches["fragments"]
+    html = fragments.get(key)
+    if html is None:
+        html = get_template(_EVENT_TEMPLATE).render({"event": event})
+        fragments.set(key, html)
+    return mark_safe(html)
