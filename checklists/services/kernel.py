@@ -25,7 +25,8 @@ from collections import defaultdict
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -239,16 +240,27 @@ class RunChange:
         return stale_cause
 
     def _stale(self, cause: RunItem) -> None:
-        """A change after an approval voids it: the approver signed off a different checklist."""
+        """A change after an approval voids it: the approver signed off a different checklist.
+
+        One statement stales them and names them: reopening a required item is common during
+        a launch, approvals standing at that moment are not, and this runs under the run's lock.
+        """
         if self.run.status != RunStatus.IN_PROGRESS:
             return
-        current = list(self.run.signoffs.filter(decision=Decision.APPROVE, stale_at__isnull=True).select_related("user"))
-        if not current:
+        table, pk = Signoff._meta.db_table, Signoff._meta.pk.column
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET stale_at = %s WHERE run_id = %s AND decision = %s AND stale_at IS NULL "
+                f"RETURNING {pk}, role, user_id",
+                [self.now, self.run.pk, Decision.APPROVE],
+            )
+            staled = sorted(cursor.fetchall())  # by key: the order they were given in
+        if not staled:
             return
-        Signoff.objects.filter(pk__in=[s.pk for s in current]).update(stale_at=self.now)
-        for signoff in current:
-            signoff.stale_at = self.now
-            self.record(Action.SIGNOFF_STALE, item=cause, before={"role": signoff.role, "user": signoff.user.get_username()})
+        User = get_user_model()
+        names = dict(User.objects.filter(pk__in={user for _, _, user in staled}).values_list("pk", User.USERNAME_FIELD))
+        for _, role, user in staled:
+            self.record(Action.SIGNOFF_STALE, item=cause, before={"role": role, "user": names[user]})
 
     def _write_items(self) -> None:
         """Every item that moved carries the change's last revision (the poll asks for what
