@@ -29,9 +29,9 @@ Measures, in one run:
   * ticks/s through gunicorn: BENCH_CLIENTS (24) threads for BENCH_SECONDS (10), each with its
     own requests.Session ticking its own item of a fresh 300-item run in a loop, and each also
     polling the run page once a second (BENCH_POLL_SECONDS; 0 turns polling off) as the page
-    does: `GET /runs/{id}/poll?rev=N&status=in_progress` with a session cookie (one login
-    through /accounts/login/, its cookie shared by the threads), N being the revision that
-    thread last saw (the poller's data-revision in a 200 answer). HTTP 200 ticks count;
+    does: the poller's own address (`GET /runs/{id}/poll?rev=N&status=...&gate=G`, read from
+    the run page and then from each 200 answer's poller, as htmx does) with a session cookie
+    (one login through /accounts/login/, its cookie shared by the threads). HTTP 200 ticks count;
     anything else, or an exception, is an error. CPU per tick of gunicorn and of its Postgres
     backends (polls included) is read from /proc.
   * the floor: the same number of threads for the same time, each with its own psycopg
@@ -52,6 +52,7 @@ BENCH_KEEP_DB=1 keeps the database afterwards, to look at plans (drop it by hand
 from __future__ import annotations
 
 import json
+from html import unescape
 import os
 import re
 import shlex
@@ -95,6 +96,13 @@ def checklist(name: str, count: int) -> str:
             parts.append(f"\n## Section {i // 10 + 1}\n\n")
         parts.append(f"- [ ] Item {i + 1}: check the `thing` number {i + 1}\n")
     return "".join(parts)
+
+
+def poll_url(html: str) -> str | None:
+    """The next poll's address, as htmx reads it from the poller the page (or a poll) sent:
+    the revision seen, the run's status and the count of open items the page shows."""
+    found = re.search(r'<div id="poller" hx-get="([^"]+)"', html)
+    return unescape(found.group(1)) if found else None
 
 
 def cpu_seconds(pids) -> dict[int, float]:
@@ -277,10 +285,9 @@ def main() -> int:
         if login.status_code != 302 or "sessionid" not in browser.cookies:
             raise SystemExit(f"login failed: {login.status_code}")
         run_page = browser.get(f"{base}/runs/{run_id}/", timeout=30)
-        revision = re.search(r'data-revision="(\d+)"', run_page.text)
-        if run_page.status_code != 200 or not revision:
+        start_poll = poll_url(run_page.text)
+        if run_page.status_code != 200 or not start_poll:
             raise SystemExit(f"run page: {run_page.status_code}, no poller")
-        start_revision = int(revision.group(1))
         session_cookie = browser.cookies["sessionid"]
 
         lock = threading.Lock()
@@ -297,7 +304,7 @@ def main() -> int:
             session.headers["Authorization"] = f"Bearer {token}"
             poller = requests.Session()
             poller.cookies.set("sessionid", session_cookie, domain="127.0.0.1")
-            state, rev, last_acked = "done", start_revision, None
+            state, poll, last_acked = "done", start_poll, None
             local = {k: 0 for k in counts}
             lat, plat, errs = [], [], {}
             barrier.wait()
@@ -308,15 +315,12 @@ def main() -> int:
                     next_poll += POLL_SECONDS
                     t0 = time.monotonic()
                     try:
-                        r = poller.get(f"{base}/runs/{run_id}/poll", params={"rev": rev, "status": "in_progress"},
-                                       headers={"HX-Request": "true"}, timeout=30)
+                        r = poller.get(f"{base}{poll}", headers={"HX-Request": "true"}, timeout=30)
                         plat.append(time.monotonic() - t0)
                         local["polls"] += 1
                         if r.status_code == 200:
                             local["polls_200"] += 1
-                            m = re.search(r'data-revision="(\d+)"', r.text)
-                            if m:
-                                rev = int(m.group(1))
+                            poll = poll_url(r.text) or poll
                         elif r.status_code != 204:
                             local["poll_errors"] += 1
                             errs[f"poll {r.status_code}"] = errs.get(f"poll {r.status_code}", 0) + 1
