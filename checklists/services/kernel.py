@@ -31,6 +31,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import gate
+from . import rows
 from ..choices import Action, Decision, ItemState, RunStatus, VerificationStatus
 from ..errors import KernelBypass, RuleError
 from ..models import AuditEvent, Note, Run, RunItem, RunSection, Signoff
@@ -195,8 +196,7 @@ class RunChange:
             # By key alone, then the run checked here: on tables not yet analysed Postgres would
             # otherwise walk the run's whole index to find one item.
             # With the section and assignee an answer names, so answering costs no more reads.
-            found = RunItem.objects.filter(pk__in=missing).select_related("section", "assignee")
-            self.items.update({i.pk: i for i in found if i.run_id == self.run.pk})
+            self.items.update({i.pk: i for i in rows.items_with_section_and_assignee(missing) if i.run_id == self.run.pk})
 
     # --- The kernel's own work ----------------------------------------------------------------
 
@@ -302,7 +302,7 @@ def run_change(run_id: int, *, actor, item_ids=(), skip_locked: bool = False):
     instead of waiting (verification batches come back for it).
     """
     with transaction.atomic(), _kernel_open():
-        run = Run.objects.select_for_update(skip_locked=skip_locked).filter(pk=run_id).first()
+        run = rows.run_locked(run_id, skip_locked=skip_locked)
         if run is None:
             if skip_locked and Run.objects.filter(pk=run_id).exists():
                 raise RunBusy(run_id)

@@ -1,0 +1,107 @@
+"""The kernel's two reads under a run's lock, as SQL written once per process.
+
+Every change to a run reads the run's row (locking it) and the items it touches, with each
+item's section and assignee (what an answer names). Through the ORM, compiling those two
+queries took more CPU than Postgres took to run them (measured in-process: 2.2 ms for the
+three-table item query against 0.5 ms written out), and every other change to the run waits
+on the lock meanwhile. The rows come back as the ORM's own instances: the same columns, the
+same converters (JSON, dates), the related rows cached as select_related would.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from ..models import Run, RunItem, RunSection
+
+
+class _Table:
+    """A model's columns in a SELECT under an alias, and its rows made back into instances."""
+
+    def __init__(self, model, alias: str):
+        self.model = model
+        self.fields = model._meta.concrete_fields
+        self.names = [f.attname for f in self.fields]
+        self.pk_index = self.fields.index(model._meta.pk)
+        self.columns = ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in self.fields)
+        self._converters = None
+
+    def build(self, values):
+        """An instance from this table's slice of a row, or None for a LEFT JOIN that found none."""
+        if values[self.pk_index] is None:
+            return None
+        if self._converters is None:
+            table = self.model._meta.db_table
+            cols = [f.get_col(table) for f in self.fields]
+            self._converters = [
+                (i, col, found) for i, col in enumerate(cols)
+                if (found := connection.ops.get_db_converters(col) + col.get_db_converters(connection))
+            ]
+        values = list(values)
+        for i, col, converters in self._converters:
+            for convert in converters:
+                values[i] = convert(values[i], col, connection)
+        return self.model.from_db(connection.alias, self.names, values)
+
+
+class _Reads:
+    def __init__(self):
+        quote = connection.ops.quote_name
+        self.run = _Table(Run, "r")
+        self.item, self.section, self.user = _Table(RunItem, "i"), _Table(RunSection, "s"), _Table(get_user_model(), "u")
+        self.items_sql = (
+            f"SELECT {self.item.columns}, {self.section.columns}, {self.user.columns} "
+            f"FROM {quote(RunItem._meta.db_table)} i "
+            f"LEFT JOIN {quote(RunSection._meta.db_table)} s ON s.{quote(RunSection._meta.pk.column)} = i.section_id "
+            f"LEFT JOIN {quote(get_user_model()._meta.db_table)} u ON u.{quote(get_user_model()._meta.pk.column)} = i.assignee_id "
+            f"WHERE i.{quote(RunItem._meta.pk.column)} IN ({{}})"
+        )
+        self.run_sql = f"SELECT {self.run.columns} FROM {quote(Run._meta.db_table)} r WHERE r.{quote(Run._meta.pk.column)} = %s"
+        self.section_field = RunItem._meta.get_field("section")
+        self.assignee_field = RunItem._meta.get_field("assignee")
+
+
+_reads: _Reads | None = None
+
+
+def _ready() -> _Reads:
+    global _reads
+    if _reads is None:
+        _reads = _Reads()
+    return _reads
+
+
+def run_locked(run_id: int, *, skip_locked: bool = False) -> Run | None:
+    """The run's row, locked for the rest of the transaction (where the database can lock rows)."""
+    reads = _ready()
+    sql = reads.run_sql
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+        if skip_locked and connection.features.has_select_for_update_skip_locked:
+            sql += " SKIP LOCKED"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [run_id])
+        row = cursor.fetchone()
+    return reads.run.build(row) if row is not None else None
+
+
+def items_with_section_and_assignee(ids) -> list[RunItem]:
+    """Items by key, each with its section and assignee already read (None where unset)."""
+    ids = list(ids)
+    if not ids:
+        return []
+    reads = _ready()
+    with connection.cursor() as cursor:
+        cursor.execute(reads.items_sql.format(", ".join(["%s"] * len(ids))), ids)
+        rows = cursor.fetchall()
+    width_item, width_section = len(reads.item.fields), len(reads.section.fields)
+    found = []
+    for row in rows:
+        item = reads.item.build(row[:width_item])
+        section_values = row[width_item:width_item + width_section]
+        user_values = row[width_item + width_section:]
+        reads.section_field.set_cached_value(item, reads.section.build(section_values))
+        reads.assignee_field.set_cached_value(item, reads.user.build(user_values))
+        found.append(item)
+    return found
