@@ -551,11 +551,9 @@ class ApiToken(models.Model):
 
     @classmethod
     def authenticate(cls, raw: str):
-        token = (
-            cls.objects.select_related("user")
-            .filter(key_hash=cls.hash(raw), revoked_at__isnull=True, user__is_active=True)
-            .first()
-        )
+        from .services.rows import token_with_user  # every pipeline call starts here: SQL written once
+
+        token = token_with_user(cls.hash(raw))
         if token is None:
             return None
         now = timezone.now()

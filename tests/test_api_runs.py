@@ -207,3 +207,26 @@ def test_a_missing_run_is_a_json_404(api_as, member, db):
 
     assert answer.status_code == 404
     assert answer.json_body == {"error": "No such run."}
+
+
+def test_a_pipelines_token_stops_working_once_revoked_or_its_owner_has_left(member, small_template):
+    """An admin revokes the token of a leaked CI secret; another pipeline's owner leaves the
+    company and her account is deactivated. Both tokens are refused at once, the rest go on."""
+    from django.utils import timezone
+
+    from checklists.models import ApiToken
+
+    from .conftest import ApiClient
+
+    leaked, leaked_raw = ApiToken.issue(member, name="leaked")
+    _, kept_raw = ApiToken.issue(member, name="kept")
+    assert ApiClient(leaked_raw).get("/api/v1/templates").status_code == 200
+
+    ApiToken.objects.filter(pk=leaked.pk).update(revoked_at=timezone.now())
+    assert ApiClient(leaked_raw).get("/api/v1/templates").status_code == 401
+    assert ApiClient(kept_raw).get("/api/v1/templates").status_code == 200
+    assert ApiToken.objects.get(name="kept").last_used_at is not None  # what the admin page shows
+
+    member.is_active = False
+    member.save(update_fields=["is_active"])
+    assert ApiClient(kept_raw).get("/api/v1/templates").status_code == 401
