@@ -32,18 +32,17 @@ def template_list(*, include_archived: bool = False):
 
 def run_items(run: Run, *, ids=None, revision_after: int | None = None) -> list[RunItem]:
     """The run's items in checklist order (or only the chosen ones, or those changed after a
-    revision), each with its latest verification: two queries however many items."""
-    latest = VerificationResult.objects.filter(item=OuterRef("pk")).order_by("-queued_at", "-id")
-    # Chosen items by key alone (see kernel.RunChange.load_items), the run checked after.
-    qs = RunItem.objects.filter(pk__in=list(ids)) if ids is not None else run.items.all()
-    qs = qs.select_related("section", "assignee")
-    if revision_after is not None:
-        qs = qs.filter(revision__gt=revision_after)
-    items = [i for i in qs.annotate(latest_verification_id=Subquery(latest.values("pk")[:1])).order_by("position") if i.run_id == run.pk]
+    revision), each with its latest verification: two queries however many items (the first
+    written once per process: every poll of every open page makes it)."""
+    from .services.rows import run_items_with_latest
+
+    items = run_items_with_latest(run.pk, ids=ids, revision_after=revision_after)
     ids = [i.latest_verification_id for i in items if i.latest_verification_id]
     results = VerificationResult.objects.in_bulk(ids) if ids else {}
+    to_run = RunItem._meta.get_field("run")
     for i in items:
         i.latest_verification = results.get(i.latest_verification_id)
+        to_run.set_cached_value(i, run)
     return items
 
 

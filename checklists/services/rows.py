@@ -15,7 +15,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from ..models import ApiToken, Run, RunItem, RunSection
+from ..models import ApiToken, Run, RunItem, RunSection, VerificationResult
 
 
 class _Table:
@@ -59,6 +59,16 @@ class _Reads:
             f"LEFT JOIN {quote(get_user_model()._meta.db_table)} u ON u.{quote(get_user_model()._meta.pk.column)} = i.assignee_id "
             f"WHERE i.{quote(RunItem._meta.pk.column)} IN ({{}})"
         )
+        verification = VerificationResult._meta
+        self.items_latest_sql = (
+            f"SELECT {self.item.columns}, {self.section.columns}, {self.user.columns}, "
+            f"(SELECT v.{quote(verification.pk.column)} FROM {quote(verification.db_table)} v WHERE v.item_id = i.{quote(RunItem._meta.pk.column)} "
+            f"ORDER BY v.queued_at DESC, v.{quote(verification.pk.column)} DESC LIMIT 1) "
+            f"FROM {quote(RunItem._meta.db_table)} i "
+            f"LEFT JOIN {quote(RunSection._meta.db_table)} s ON s.{quote(RunSection._meta.pk.column)} = i.section_id "
+            f"LEFT JOIN {quote(get_user_model()._meta.db_table)} u ON u.{quote(get_user_model()._meta.pk.column)} = i.assignee_id "
+            "WHERE {} ORDER BY i.position"
+        )
         self.run_sql = f"SELECT {self.run.columns} FROM {quote(Run._meta.db_table)} r WHERE r.{quote(Run._meta.pk.column)} = %s"
         self.token = _Table(ApiToken, "t")
         self.token_sql = (
@@ -94,6 +104,41 @@ def run_locked(run_id: int, *, skip_locked: bool = False) -> Run | None:
     return reads.run.build(row) if row is not None else None
 
 
+def _items_from(reads: _Reads, rows, *, latest: bool) -> list[RunItem]:
+    width_item, width_section, width_user = len(reads.item.fields), len(reads.section.fields), len(reads.user.fields)
+    found = []
+    for row in rows:
+        item = reads.item.build(row[:width_item])
+        reads.section_field.set_cached_value(item, reads.section.build(row[width_item:width_item + width_section]))
+        reads.assignee_field.set_cached_value(item, reads.user.build(row[width_item + width_section:width_item + width_section + width_user]))
+        if latest:
+            item.latest_verification_id = row[-1]
+        found.append(item)
+    return found
+
+
+def run_items_with_latest(run_id: int, *, ids=None, revision_after: int | None = None) -> list[RunItem]:
+    """A run's items in checklist order (all, the chosen ones, or those changed after a
+    revision) with section and assignee, and the key of each one's latest verification
+    (`latest_verification_id`). Chosen items are found by key alone and the run checked here
+    (see kernel.RunChange.load_items)."""
+    reads = _ready()
+    quote = connection.ops.quote_name
+    if ids is not None:
+        ids = list(ids)
+        if not ids:
+            return []
+        where, params = f"i.{quote(RunItem._meta.pk.column)} IN ({', '.join(['%s'] * len(ids))})", ids
+    else:
+        where, params = "i.run_id = %s", [run_id]
+        if revision_after is not None:
+            where, params = where + " AND i.revision > %s", [run_id, revision_after]
+    with connection.cursor() as cursor:
+        cursor.execute(reads.items_latest_sql.format(where), params)
+        rows = cursor.fetchall()
+    return [i for i in _items_from(reads, rows, latest=True) if i.run_id == run_id]
+
+
 def items_with_section_and_assignee(ids) -> list[RunItem]:
     """Items by key, each with its section and assignee already read (None where unset)."""
     ids = list(ids)
@@ -103,16 +148,7 @@ def items_with_section_and_assignee(ids) -> list[RunItem]:
     with connection.cursor() as cursor:
         cursor.execute(reads.items_sql.format(", ".join(["%s"] * len(ids))), ids)
         rows = cursor.fetchall()
-    width_item, width_section = len(reads.item.fields), len(reads.section.fields)
-    found = []
-    for row in rows:
-        item = reads.item.build(row[:width_item])
-        section_values = row[width_item:width_item + width_section]
-        user_values = row[width_item + width_section:]
-        reads.section_field.set_cached_value(item, reads.section.build(section_values))
-        reads.assignee_field.set_cached_value(item, reads.user.build(user_values))
-        found.append(item)
-    return found
+    return _items_from(reads, rows, latest=False)
 
 
 def token_with_user(key_hash: str) -> ApiToken | None:
