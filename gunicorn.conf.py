@@ -11,13 +11,18 @@ lets a page's polls reuse one connection behind a proxy. `timeout` bounds a stuc
 (no view legitimately takes 30 s: exports stream, checks run on workers).
 
 Measured with benchmarks/ticks.py (24 clients ticking and polling one 300-item run, 2 cores,
-this machine, 2026-12-03, after the row cache and the one-query permissions; runs of the same
-configuration vary by a third here, so several, alternating):
+this machine, 2026-12-03 04:40 UTC, after the polls stopped redrawing unmoved panels and the
+kernel's reads became SQL written once per process; runs of one configuration vary by a
+quarter or more here, so two each, alternating):
 
-    configuration                      ticks/s              ratio to the floor
-    gthread, 3 workers x 2 threads     91.1 47.4 59.4 70.4  0.118 0.067 0.096 0.097
-    gthread, 5 workers x 2 threads     64.8 60.0 56.1 51.7  0.092 0.082 0.087 0.076
-    gthread, 3 workers x 1 thread      66.0                 0.097
+    configuration                      ticks/s        ratio to the floor
+    gthread, 3 workers x 2 threads     120.9 131.0    0.151 0.187
+    gthread, 2 workers x 2 threads     112.3 116.1    0.138 0.137
+    gthread, 2 workers x 4 threads     104.3 118.1    0.141 0.147
+    gthread, 3 workers x 1 thread      127.1 110.5    0.162 0.130
+
+(Before those changes, the same default ran 47-91 ticks/s, 0.067-0.118 of the floor, and 5
+workers did worse than 3.)
 
 Every tick of one run waits for that run's row lock, and a process that holds it but is not
 on a core holds everyone up: more processes than cores + 1 only add such waits (and the p95).
