@@ -92,3 +92,23 @@ def test_a_polled_row_leaves_the_pages_own_action_menu_in_place(run, member, mak
     polled_row = re.search(rf'<li id="item-{item.pk}".*?</li>', polled, re.S).group(0)
     assert 'data-state="done"' in polled_row and f'id="menu-{item.pk}" hx-preserve' in polled_row
     assert "Note on this item" not in polled_row and "csrfmiddlewaretoken" in polled_row  # the tick form still posts
+
+
+def test_a_viewer_made_a_member_while_the_page_is_open_gets_it_redrawn_with_controls(run, member, make_user):
+    """Vic watches the launch with view rights; the lead grants him the member role. His page's
+    next poll with news reloads it, rather than leave rows whose menus his page never had."""
+    import os
+
+    from django.core.management import call_command
+
+    vic = make_user("vic", "viewer")
+    vic_page = signed_in(vic)
+    page = vic_page.get(run.get_absolute_url()).content.decode()
+    poll = re.search(r'<div id="poller" hx-get="([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert "work=0" in poll
+
+    call_command("grant", "vic", "member", stdout=open(os.devnull, "w"))
+    services.run_item_set_state(item=run.items.order_by("position").first(), state="done", actor=member)
+    answer = vic_page.get(poll, headers=HTMX)
+
+    assert answer.status_code == 204 and answer["HX-Refresh"] == "true"

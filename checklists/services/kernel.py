@@ -247,19 +247,24 @@ class RunChange:
         """
         if self.run.status != RunStatus.IN_PROGRESS:
             return
-        table, pk = Signoff._meta.db_table, Signoff._meta.pk.column
+        meta = Signoff._meta
+        # Stored as the ORM stores it (SQLite keeps naive UTC text; a raw aware value would not be).
+        now = meta.get_field("stale_at").get_db_prep_value(self.now, connection)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET stale_at = %s WHERE run_id = %s AND decision = %s AND stale_at IS NULL "
-                f"RETURNING {pk}, role, user_id",
-                [self.now, self.run.pk, Decision.APPROVE],
+                f"UPDATE {connection.ops.quote_name(meta.db_table)} SET stale_at = %s "
+                "WHERE run_id = %s AND decision = %s AND stale_at IS NULL "
+                f"RETURNING {connection.ops.quote_name(meta.pk.column)}, role, user_id",
+                [now, self.run.pk, Decision.APPROVE],
             )
-            staled = sorted(cursor.fetchall())  # by key: the order they were given in
+            staled = cursor.fetchall()
         if not staled:
             return
+        # One event per approval staled, in the order they were given (Signoff's ordering).
+        order = {pk: position for position, pk in enumerate(Signoff.objects.filter(pk__in=[row[0] for row in staled]).values_list("pk", flat=True))}
         User = get_user_model()
         names = dict(User.objects.filter(pk__in={user for _, _, user in staled}).values_list("pk", User.USERNAME_FIELD))
-        for _, role, user in staled:
+        for _, role, user in sorted(staled, key=lambda row: order[row[0]]):
             self.record(Action.SIGNOFF_STALE, item=cause, before={"role": role, "user": names[user]})
 
     def _write_items(self) -> None:

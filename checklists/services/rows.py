@@ -12,8 +12,10 @@ cached as select_related would.
 
 from __future__ import annotations
 
+import weakref
+
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections
 
 from ..models import ApiToken, Run, RunItem, RunSection, VerificationResult
 
@@ -27,24 +29,31 @@ class _Table:
         self.names = [f.attname for f in self.fields]
         self.pk_index = self.fields.index(model._meta.pk)
         self.columns = ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in self.fields)
-        self._converters = None
+        self._converters: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def build(self, values):
         """An instance from this table's slice of a row, or None for a LEFT JOIN that found none."""
         if values[self.pk_index] is None:
             return None
-        if self._converters is None:
-            table = self.model._meta.db_table
-            cols = [f.get_col(table) for f in self.fields]
-            self._converters = [
-                (i, col, found) for i, col in enumerate(cols)
-                if (found := connection.ops.get_db_converters(col) + col.get_db_converters(connection))
-            ]
         values = list(values)
-        for i, col, converters in self._converters:
+        for i, col, converters in self._converters_for(connection):
             for convert in converters:
                 values[i] = convert(values[i], col, connection)
         return self.model.from_db(connection.alias, self.names, values)
+
+    def _converters_for(self, wrapper):
+        """The fields' and the backend's converters, as the ORM's compiler finds them; kept per
+        connection (each gunicorn thread has its own, and backend converters are bound to it)."""
+        wrapper = connections[wrapper.alias]
+        found = self._converters.get(wrapper)
+        if found is None:
+            table = self.model._meta.db_table
+            cols = [f.get_col(table) for f in self.fields]
+            found = self._converters[wrapper] = [
+                (i, col, converters) for i, col in enumerate(cols)
+                if (converters := wrapper.ops.get_db_converters(col) + col.get_db_converters(wrapper))
+            ]
+        return found
 
 
 class _Reads:
@@ -131,8 +140,8 @@ def run_items_with_latest(run_id: int, *, ids=None, revision_after: int | None =
         where, params = f"i.{quote(RunItem._meta.pk.column)} IN ({', '.join(['%s'] * len(ids))})", ids
     else:
         where, params = "i.run_id = %s", [run_id]
-        if revision_after is not None:
-            where, params = where + " AND i.revision > %s", [run_id, revision_after]
+    if revision_after is not None:
+        where, params = where + " AND i.revision > %s", [*params, revision_after]
     with connection.cursor() as cursor:
         cursor.execute(reads.items_latest_sql.format(where), params)
         rows = cursor.fetchall()

@@ -88,7 +88,8 @@ _EVENT_TEMPLATE = "checklists/run_detail.html#activity-event"
 @register.simple_tag(takes_context=True)
 def activity_event(context) -> str:
     event = context["event"]
-    key = f"activity-event:{event.pk}:{timezone.get_current_timezone_name()}:{translation.get_language()}"
+    # The run and revision too: a restored or test database may give an id to another event.
+    key = f"activity-event:{event.pk}:{event.run_id}:{event.revision}:{timezone.get_current_timezone_name()}:{translation.get_language()}"
     fragments = caches["fragments"]
     html = fragments.get(key)
     if html is None:

@@ -117,6 +117,12 @@ def run_poll(request, pk):
         response["HX-Refresh"] = "true"
         return response
     run = _run(request, pk)
+    if request.GET.get("work", "") in ("0", "1") and request.GET["work"] != ("1" if permissions.can_work(request.user) and not run.is_ended else "0"):
+        # Given or lost the member role since the page was drawn: its rows' controls (and the
+        # menus htmx keeps from the page) are someone else's now.
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
     changes = selectors.run_changes(run, revision_after=known, gate_shown=request.GET.get("gate"))
     context = {**changes, "run": run, "can": _abilities(request.user, run, signing=changes["show_signoff"])}
     return render(request, f"{TEMPLATE}#poll-response", context)
