@@ -65,7 +65,10 @@ class RuleErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        response = self.get_response(request)
+        if response.status_code == 405 and not response.get("Content-Type", "").startswith("application/json"):
+            return _method_refused(request, response.get("Allow", ""))
+        return response
 
     def process_exception(self, request, exception):
         from django.core.exceptions import PermissionDenied
@@ -80,6 +83,21 @@ class RuleErrorMiddleware:
         if exception.status == 404:
             raise Http404(exception.message)
         return HttpResponse(exception.message, status=exception.status, content_type="text/plain; charset=utf-8")
+
+
+def _method_refused(request, allowed: str) -> HttpResponse:
+    """A wrong method says which ones the address takes (Django's and django-ninja's own 405s
+    are an empty page and an HTML line); the API answers JSON, as every API error does."""
+    message = f"This address does not take {request.method}" + (f"; it takes {allowed}." if allowed else ".")
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+
+        response = JsonResponse({"error": message}, status=405)
+    else:
+        response = HttpResponse(message, status=405, content_type="text/plain; charset=utf-8")
+    if allowed:
+        response["Allow"] = allowed
+    return response
 
 
 class NulRefusalMiddleware:

@@ -84,3 +84,18 @@ def test_a_nul_character_in_a_page_form_is_a_clear_400(client, member, small_tem
 
     assert answer.status_code == 400 and b"NUL" in answer.content
     assert not run.notes.exists()
+
+
+def test_a_wrong_method_says_which_the_address_takes(api_as, client, member, run):
+    """A pipeline script sends PUT where the contract says POST; someone pastes a form's
+    address into the browser. Both learn what the address takes; nothing changes."""
+    item = run.items.order_by("position").first()
+
+    put = api_as(member).put(f"/api/v1/runs/{run.pk}/items/{item.pk}", {"state": "done"})
+    assert put.status_code == 405 and put["Allow"] == "POST"
+    assert put.json_body == {"error": "This address does not take PUT; it takes POST."}
+
+    client.force_login(member)
+    pasted = client.get(f"/runs/{run.pk}/items/{item.pk}/state")
+    assert pasted.status_code == 405 and pasted.content.decode() == "This address does not take GET; it takes POST."
+    assert run.items.get(pk=item.pk).state == "todo"
