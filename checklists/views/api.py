@@ -1,6 +1,6 @@
 """The HTTP API for pipelines (CONTRACT.md): thin views that parse, permit, call a service, answer.
 
-Errors are always JSON `{error}` (plus `line` for a bad checklist) with 400/401/403/404/409/503.
+Errors are always JSON `{error}` (plus `line` for a bad checklist) with 400/401/403/404/409/503 (and 405 for a wrong method, from middleware.RuleErrorMiddleware).
 """
 
 from __future__ import annotations
