@@ -130,7 +130,8 @@ def _attach_notes(run: Run, items: list[RunItem], *, run_notes: bool, whole_run:
     return by_item.get(None, [])
 
 
-def _people():
+def people():
+    """Who an item can be assigned to."""
     from django.contrib.auth import get_user_model
 
     return list(get_user_model().objects.filter(is_active=True).order_by("username").only("id", "username"))
@@ -200,7 +201,7 @@ def run_board(run: Run, *, user=None, show: str = "all", query: str = "") -> dic
         "root_items": by_section.get(None, []),
         "sections": [s for s in sections if not s.roles],
         "run_notes": run_notes,
-        "people": _people(),
+        "people": people(),
         "show": show if show in FILTERS else "all",
         "query": query,
         "filters": FILTERS,
@@ -239,7 +240,7 @@ def run_changes(run: Run, *, ids=None, revision_after: int | None = None, gate_s
         "progress": run.progress,
         "changed": changed,
         "sections": list(RunSection.objects.filter(pk__in=section_ids).order_by("position")) if section_ids else [],
-        "people": _people(),
+        "people": people(),
     }
     if revision_after is None:
         return answer

@@ -32,6 +32,7 @@ urlpatterns = [
     path("runs/<int:pk>/items/<int:item_pk>/state", runs.item_state, name="item-state"),
     path("runs/<int:pk>/items/<int:item_pk>/assign", runs.item_assign, name="item-assign"),
     path("runs/<int:pk>/items/<int:item_pk>/results", runs.item_results, name="item-results"),
+    path("runs/<int:pk>/items/<int:item_pk>/menu", runs.item_menu, name="item-menu"),
     path("runs/<int:pk>/notes", runs.note_create, name="note-create"),
     path("runs/<int:pk>/sections/<int:section_pk>/skip", runs.section_skip, name="section-skip"),
     path("runs/<int:pk>/verify", runs.run_verify, name="run-verify"),

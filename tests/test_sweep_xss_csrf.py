@@ -69,6 +69,7 @@ def test_every_page_and_export_shows_what_users_typed_as_text(client, hostile_ru
         "/", "/history/", "/templates/", f"/templates/{version.template.pk}/", f"/templates/{version.template.pk}/edit",
         f"/runs/{run.pk}/", f"/runs/{run.pk}/report", f"/runs/new?version={version.pk}&project=shop&environment=prod",
         "/environments/", f"/environments/{environment.pk}/", f"/runs/{run.pk}/poll?rev=0&status=in_progress&gate=0",
+        f"/runs/{run.pk}/items/{run.items.order_by('position').first().pk}/menu",
     ]
     for path in pages:
         answer = client.get(path, headers={"HX-Request": "true"} if "poll" in path else {})

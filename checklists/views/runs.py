@@ -118,8 +118,8 @@ def run_poll(request, pk):
         return response
     run = _run(request, pk)
     if request.GET.get("work", "") in ("0", "1") and request.GET["work"] != ("1" if permissions.can_work(request.user) and not run.is_ended else "0"):
-        # Given or lost the member role since the page was drawn: its rows' controls (and the
-        # menus htmx keeps from the page) are someone else's now.
+        # Given or lost the member role since the page was drawn: every row's controls change,
+        # not only those of the items that moved.
         response = HttpResponse(status=204)
         response["HX-Refresh"] = "true"
         return response
@@ -359,3 +359,17 @@ def item_results(request, pk, item_pk):
     results = list(item.verifications.select_related("requested_by").order_by("-queued_at", "-id")[:20])
     template = "checklists/item_results.html" + ("#results" if request.htmx else "")
     return render(request, template, {"run": run, "item": item, "results": results})
+
+
+@require_GET
+def item_menu(request, pk, item_pk):
+    """An item's actions, fetched when someone first opens its menu; without JavaScript, a page
+    of their own whose forms post and come back to the run."""
+    run = _run(request, pk)
+    item = _item(run, item_pk)
+    if not permissions.can_work(request.user):
+        raise RuleError("Changing items needs the member role.", status=403)
+    context = {"run": run, "item": item, "can": _abilities(request.user, run, signing=False), "people": selectors.people()}
+    if request.htmx:
+        return render(request, f"{TEMPLATE}#item-menu-body", context)
+    return render(request, "checklists/item_menu.html", context)

@@ -41,7 +41,15 @@
       if (!menu) return;
       menu.open = true;
       const note = menu.querySelector(".note-form textarea");
-      if (note) note.focus();
+      if (note) {
+        note.focus();
+      } else {
+        // The menu's forms load when it first opens.
+        menu.addEventListener("htmx:afterSwap", function () {
+          const loaded = menu.querySelector(".note-form textarea");
+          if (loaded) loaded.focus();
+        }, { once: true });
+      }
     } else {
       return;
     }

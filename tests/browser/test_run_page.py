@@ -63,10 +63,9 @@ def test_tick_block_and_note_show_up_in_a_second_browser(launch, login, live_ser
     # ...and what Ben was typing is still there.
     expect(item_row(ben, items[2]).locator(".note-form textarea")).to_have_value("half-written thought")
     assert RunItem.objects.get(pk=items[1].pk).reason == "AWS quota not raised yet"
-    # The menu of a row the poll redrew is still the page's own, and it works.
+    # The menu of a row the poll redrew opens and works (its forms come when it is opened).
     redrawn = item_row(ben, items[1])
     redrawn.locator(".item-menu summary").click()
-    expect(redrawn.locator(".item-menu")).not_to_contain_text("Reload the page")
     redrawn.locator(".item-menu button[value=in_progress]").click()
     expect(item_row(ben, items[1])).to_have_attribute("data-state", "in_progress")
     expect(item_row(ana, items[1])).to_have_attribute("data-state", "in_progress", timeout=2500)
