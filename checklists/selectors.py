@@ -34,9 +34,9 @@ def run_items(run: Run, *, ids=None, revision_after: int | None = None) -> list[
     """The run's items in checklist order (or only the chosen ones, or those changed after a
     revision), each with its latest verification: two queries however many items (the first
     written once per process: every poll of every open page makes it)."""
-    from .services.rows import run_items_with_latest
+    from .services import rows
 
-    items = run_items_with_latest(run.pk, ids=ids, revision_after=revision_after)
+    items = rows.run_items(run.pk, ids=ids, revision_after=revision_after)
     ids = [i.latest_verification_id for i in items if i.latest_verification_id]
     results = VerificationResult.objects.in_bulk(ids) if ids else {}
     to_run = RunItem._meta.get_field("run")

@@ -193,10 +193,8 @@ class RunChange:
         """Items a change finds only once it holds the lock (the results a batch applies)."""
         missing = [pk for pk in ids if pk not in self.items]
         if missing:
-            # By key alone, then the run checked here: on tables not yet analysed Postgres would
-            # otherwise walk the run's whole index to find one item.
             # With the section and assignee an answer names, so answering costs no more reads.
-            self.items.update({i.pk: i for i in rows.items_with_section_and_assignee(missing) if i.run_id == self.run.pk})
+            self.items.update({i.pk: i for i in rows.run_items(self.run.pk, ids=missing, latest=False)})
 
     # --- The kernel's own work ----------------------------------------------------------------
 
@@ -254,17 +252,15 @@ class RunChange:
             cursor.execute(
                 f"UPDATE {connection.ops.quote_name(meta.db_table)} SET stale_at = %s "
                 "WHERE run_id = %s AND decision = %s AND stale_at IS NULL "
-                f"RETURNING {connection.ops.quote_name(meta.pk.column)}, role, user_id",
+                f"RETURNING at, {connection.ops.quote_name(meta.pk.column)}, role, user_id",
                 [now, self.run.pk, Decision.APPROVE],
             )
-            staled = cursor.fetchall()
+            staled = sorted(cursor.fetchall())  # one event each, in the order they were given (Signoff's ordering)
         if not staled:
             return
-        # One event per approval staled, in the order they were given (Signoff's ordering).
-        order = {pk: position for position, pk in enumerate(Signoff.objects.filter(pk__in=[row[0] for row in staled]).values_list("pk", flat=True))}
         User = get_user_model()
-        names = dict(User.objects.filter(pk__in={user for _, _, user in staled}).values_list("pk", User.USERNAME_FIELD))
-        for _, role, user in sorted(staled, key=lambda row: order[row[0]]):
+        names = dict(User.objects.filter(pk__in={user for *_, user in staled}).values_list("pk", User.USERNAME_FIELD))
+        for _, _, role, user in staled:
             self.record(Action.SIGNOFF_STALE, item=cause, before={"role": role, "user": names[user]})
 
     def _write_items(self) -> None:

@@ -1,5 +1,6 @@
-"""The hottest reads, as SQL written once per process: the kernel's two under a run's lock,
-and the API token every pipeline call starts with.
+"""The hottest reads, as SQL written once per process: the kernel's two under a run's lock
+(the run's row, a change's items), the items every page and poll shows, and the API token
+every pipeline call starts with.
 
 Every change to a run reads the run's row (locking it) and the items it touches, with each
 item's section and assignee (what an answer names). Through the ORM, compiling those queries
@@ -36,15 +37,15 @@ class _Table:
         if values[self.pk_index] is None:
             return None
         values = list(values)
-        for i, col, converters in self._converters_for(connection):
+        for i, col, converters in self._converters_for():
             for convert in converters:
                 values[i] = convert(values[i], col, connection)
         return self.model.from_db(connection.alias, self.names, values)
 
-    def _converters_for(self, wrapper):
+    def _converters_for(self):
         """The fields' and the backend's converters, as the ORM's compiler finds them; kept per
         connection (each gunicorn thread has its own, and backend converters are bound to it)."""
-        wrapper = connections[wrapper.alias]
+        wrapper = connections[connection.alias]
         found = self._converters.get(wrapper)
         if found is None:
             table = self.model._meta.db_table
@@ -61,23 +62,25 @@ class _Reads:
         quote = connection.ops.quote_name
         self.run = _Table(Run, "r")
         self.item, self.section, self.user = _Table(RunItem, "i"), _Table(RunSection, "s"), _Table(get_user_model(), "u")
-        self.items_sql = (
-            f"SELECT {self.item.columns}, {self.section.columns}, {self.user.columns} "
-            f"FROM {quote(RunItem._meta.db_table)} i "
-            f"LEFT JOIN {quote(RunSection._meta.db_table)} s ON s.{quote(RunSection._meta.pk.column)} = i.section_id "
-            f"LEFT JOIN {quote(get_user_model()._meta.db_table)} u ON u.{quote(get_user_model()._meta.pk.column)} = i.assignee_id "
-            f"WHERE i.{quote(RunItem._meta.pk.column)} IN ({{}})"
-        )
         verification = VerificationResult._meta
-        self.items_latest_sql = (
-            f"SELECT {self.item.columns}, {self.section.columns}, {self.user.columns}, "
-            f"(SELECT v.{quote(verification.pk.column)} FROM {quote(verification.db_table)} v WHERE v.item_id = i.{quote(RunItem._meta.pk.column)} "
-            f"ORDER BY v.queued_at DESC, v.{quote(verification.pk.column)} DESC LIMIT 1) "
-            f"FROM {quote(RunItem._meta.db_table)} i "
-            f"LEFT JOIN {quote(RunSection._meta.db_table)} s ON s.{quote(RunSection._meta.pk.column)} = i.section_id "
-            f"LEFT JOIN {quote(get_user_model()._meta.db_table)} u ON u.{quote(get_user_model()._meta.pk.column)} = i.assignee_id "
-            "WHERE {} ORDER BY i.position"
+        item_pk = f"i.{quote(RunItem._meta.pk.column)}"
+        # Items with their section and assignee, and (for pages and polls, not the kernel) the
+        # key of each one's latest verification.
+        latest = (
+            f"(SELECT v.{quote(verification.pk.column)} FROM {quote(verification.db_table)} v WHERE v.item_id = {item_pk} "
+            f"ORDER BY v.queued_at DESC, v.{quote(verification.pk.column)} DESC LIMIT 1)"
         )
+        self.items_sql = {
+            with_latest: (
+                f"SELECT {self.item.columns}, {self.section.columns}, {self.user.columns}{', ' + latest if with_latest else ''} "
+                f"FROM {quote(RunItem._meta.db_table)} i "
+                f"LEFT JOIN {quote(RunSection._meta.db_table)} s ON s.{quote(RunSection._meta.pk.column)} = i.section_id "
+                f"LEFT JOIN {quote(get_user_model()._meta.db_table)} u ON u.{quote(get_user_model()._meta.pk.column)} = i.assignee_id "
+                "WHERE {} ORDER BY i.position"
+            )
+            for with_latest in (False, True)
+        }
+        self.item_pk = item_pk
         self.run_sql = f"SELECT {self.run.columns} FROM {quote(Run._meta.db_table)} r WHERE r.{quote(Run._meta.pk.column)} = %s"
         self.token = _Table(ApiToken, "t")
         self.token_sql = (
@@ -113,51 +116,37 @@ def run_locked(run_id: int, *, skip_locked: bool = False) -> Run | None:
     return reads.run.build(row) if row is not None else None
 
 
-def _items_from(reads: _Reads, rows, *, latest: bool) -> list[RunItem]:
+def run_items(run_id: int, *, ids=None, revision_after: int | None = None, latest: bool = True) -> list[RunItem]:
+    """A run's items in checklist order (all, the chosen ones, or those changed after a
+    revision) with section and assignee, and with `latest`, the key of each one's latest
+    verification (`latest_verification_id`). Chosen items are found by key alone and the run
+    checked here: on tables not yet analysed Postgres would otherwise walk the run's whole
+    index for one."""
+    reads = _ready()
+    if ids is not None:
+        ids = list(ids)
+        if not ids:
+            return []
+        where, params = f"{reads.item_pk} IN ({', '.join(['%s'] * len(ids))})", ids
+    else:
+        where, params = "i.run_id = %s", [run_id]
+    if revision_after is not None:
+        where, params = where + " AND i.revision > %s", [*params, revision_after]
+    with connection.cursor() as cursor:
+        cursor.execute(reads.items_sql[latest].format(where), params)
+        rows = cursor.fetchall()
     width_item, width_section, width_user = len(reads.item.fields), len(reads.section.fields), len(reads.user.fields)
     found = []
     for row in rows:
         item = reads.item.build(row[:width_item])
+        if item.run_id != run_id:
+            continue
         reads.section_field.set_cached_value(item, reads.section.build(row[width_item:width_item + width_section]))
         reads.assignee_field.set_cached_value(item, reads.user.build(row[width_item + width_section:width_item + width_section + width_user]))
         if latest:
             item.latest_verification_id = row[-1]
         found.append(item)
     return found
-
-
-def run_items_with_latest(run_id: int, *, ids=None, revision_after: int | None = None) -> list[RunItem]:
-    """A run's items in checklist order (all, the chosen ones, or those changed after a
-    revision) with section and assignee, and the key of each one's latest verification
-    (`latest_verification_id`). Chosen items are found by key alone and the run checked here
-    (see kernel.RunChange.load_items)."""
-    reads = _ready()
-    quote = connection.ops.quote_name
-    if ids is not None:
-        ids = list(ids)
-        if not ids:
-            return []
-        where, params = f"i.{quote(RunItem._meta.pk.column)} IN ({', '.join(['%s'] * len(ids))})", ids
-    else:
-        where, params = "i.run_id = %s", [run_id]
-    if revision_after is not None:
-        where, params = where + " AND i.revision > %s", [*params, revision_after]
-    with connection.cursor() as cursor:
-        cursor.execute(reads.items_latest_sql.format(where), params)
-        rows = cursor.fetchall()
-    return [i for i in _items_from(reads, rows, latest=True) if i.run_id == run_id]
-
-
-def items_with_section_and_assignee(ids) -> list[RunItem]:
-    """Items by key, each with its section and assignee already read (None where unset)."""
-    ids = list(ids)
-    if not ids:
-        return []
-    reads = _ready()
-    with connection.cursor() as cursor:
-        cursor.execute(reads.items_sql.format(", ".join(["%s"] * len(ids))), ids)
-        rows = cursor.fetchall()
-    return _items_from(reads, rows, latest=False)
 
 
 def token_with_user(key_hash: str) -> ApiToken | None:

@@ -57,19 +57,21 @@ def _row_key(context, item) -> str:
     return "item-row:" + ":".join(map(str, parts))
 
 
-@register.simple_tag(takes_context=True)
-def item_row(context) -> str:
-    item = context["item"]
-    key = _row_key(context, item)
+def _fragment(key: str, template_name: str, context: dict) -> str:
+    """A fragment from the process's `fragments` cache, rendered and kept on a miss."""
     fragments = caches["fragments"]
     html = fragments.get(key)
     if html is None:
-        row_context = {
-            name: context.get(name) for name in ("item", "run", "can", "people", "oob")
-        }
-        row_context["csrf_token"] = _CSRF_PLACEHOLDER
-        html = get_template(_ROW_TEMPLATE).render(row_context)
+        html = get_template(template_name).render(context)
         fragments.set(key, html)
+    return html
+
+
+@register.simple_tag(takes_context=True)
+def item_row(context) -> str:
+    item = context["item"]
+    row_context = {name: context.get(name) for name in ("item", "run", "can", "people", "oob")}
+    html = _fragment(_row_key(context, item), _ROW_TEMPLATE, {**row_context, "csrf_token": _CSRF_PLACEHOLDER})
     memo = context.render_context
     if "csrf_token" not in memo:
         request = context.get("request")
@@ -90,9 +92,4 @@ def activity_event(context) -> str:
     event = context["event"]
     # The run and revision too: a restored or test database may give an id to another event.
     key = f"activity-event:{event.pk}:{event.run_id}:{event.revision}:{timezone.get_current_timezone_name()}:{translation.get_language()}"
-    fragments = caches["fragments"]
-    html = fragments.get(key)
-    if html is None:
-        html = get_template(_EVENT_TEMPLATE).render({"event": event})
-        fragments.set(key, html)
-    return mark_safe(html)
+    return mark_safe(_fragment(key, _EVENT_TEMPLATE, {"event": event}))

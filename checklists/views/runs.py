@@ -57,12 +57,17 @@ def _item_response(request, run: Run, item: RunItem):
     return render(request, "checklists/run_detail.html#item-response", context)
 
 
+def _refresh() -> HttpResponse:
+    """htmx reloads the whole page."""
+    response = HttpResponse(status=204)
+    response["HX-Refresh"] = "true"
+    return response
+
+
 def _reload(request, run: Run, anchor: str = ""):
     """After a change that touches much of the page: htmx reloads it, a plain post redirects."""
     if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Refresh"] = "true"
-        return response
+        return _refresh()
     return redirect(run.get_absolute_url() + anchor)
 
 
@@ -113,16 +118,12 @@ def run_poll(request, pk):
         return HttpResponse(status=204)
     if request.GET.get("status") and request.GET["status"] != current[1]:
         # Gone live, aborted, rolled back: what may be done changed everywhere on the page.
-        response = HttpResponse(status=204)
-        response["HX-Refresh"] = "true"
-        return response
+        return _refresh()
     run = _run(request, pk)
     if request.GET.get("work", "") in ("0", "1") and request.GET["work"] != ("1" if permissions.can_work(request.user) and not run.is_ended else "0"):
         # Given or lost the member role since the page was drawn: every row's controls change,
         # not only those of the items that moved.
-        response = HttpResponse(status=204)
-        response["HX-Refresh"] = "true"
-        return response
+        return _refresh()
     changes = selectors.run_changes(run, revision_after=known, gate_shown=request.GET.get("gate"))
     context = {**changes, "run": run, "can": _abilities(request.user, run, signing=changes["show_signoff"])}
     return render(request, f"{TEMPLATE}#poll-response", context)
